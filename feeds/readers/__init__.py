@@ -1,0 +1,216 @@
+"""Read a catalog source file of any supported kind as a stream of Products (and per-row problems).
+
+Each kind is one module exposing `detect_options(path, options) -> dict` (what was detected: encoding,
+delimiter, list key, item tag...), `iter_rows(path, options, stats)` yielding `(row_number, dict |
+RowProblem)` raw rows, and `BUILTIN_MAPPING` (None where the user maps columns). A module may also define
+`iter_products(path, options, stats)` when rows need more than a column mapping (WooCommerce), and
+`header(path, options)` when the columns are known without reading rows (CSV).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+from feeds.mapping import apply_mapping, column_names, defaults_from, detect_mapping
+from feeds.product import Product, RowProblem, SourceError, Unchanged, row_fingerprint
+from feeds.readers import (
+    csv_reader,
+    google_reader,
+    json_reader,
+    shopify_reader,
+    woocommerce_reader,
+    xml_reader,
+)
+
+READER_KINDS: tuple[str, ...] = ("csv", "json", "xml", "google", "shopify", "woocommerce")
+_MODULES: dict[str, ModuleType] = {
+    "csv": csv_reader, "json": json_reader, "xml": xml_reader, "google": google_reader,
+    "shopify": shopify_reader, "woocommerce": woocommerce_reader,
+}
+PROGRESS_EVERY = 1000
+ProgressCallback = Callable[[int, int | None], None]
+# external_id -> the stored fingerprint of its source row (None when unknown); enables the fast path.
+KnownHash = Callable[[str], int | None]
+
+
+@dataclass(slots=True)
+class ReadStats:
+    """Running counts of one read; `skipped` counts rows left out on purpose (drafts, variable parents)."""
+
+    rows_read: int = 0
+    rows_total: int | None = None
+    products: int = 0
+    problems: int = 0
+    skipped: dict[str, int] = field(default_factory=dict)
+    on_progress: ProgressCallback | None = None
+
+    def row_read(self) -> None:
+        self.rows_read += 1
+        if self.on_progress is not None and self.rows_read % PROGRESS_EVERY == 0:
+            self.on_progress(self.rows_read, self.rows_total)
+
+    def skip(self, reason: str) -> None:
+        self.skipped[reason] = self.skipped.get(reason, 0) + 1
+
+
+class ProductStream(Iterator[Product | RowProblem]):
+    """The iterator `read_products` returns; `stats` is complete once it is exhausted."""
+
+    def __init__(self, items: Iterator[Product | RowProblem], stats: ReadStats) -> None:
+        self._items = items
+        self._finished = False
+        self.stats = stats
+
+    def __next__(self) -> Product | RowProblem:
+        try:
+            item = next(self._items)
+        except StopIteration:
+            if not self._finished and self.stats.on_progress is not None:
+                self.stats.on_progress(self.stats.rows_read, self.stats.rows_read)
+            self._finished = True
+            raise
+        if isinstance(item, RowProblem):
+            self.stats.problems += 1
+        else:
+            self.stats.products += 1
+        return item
+
+    def close(self) -> None:
+        """Stop early and release the open file."""
+        close = getattr(self._items, "close", None)
+        if close is not None:
+            close()
+
+
+@dataclass(slots=True)
+class SourceInspection:
+    """What the mapping editor shows: the columns, a guessed mapping, a few raw rows, detected options."""
+
+    columns: list[str]
+    detected_mapping: dict[str, str]
+    sample_rows: list[dict[str, Any]]
+    options: dict[str, Any]
+
+
+def _module(kind: str) -> ModuleType:
+    try:
+        return _MODULES[kind]
+    except KeyError:
+        raise SourceError(f"unknown source kind {kind!r}; expected one of {', '.join(READER_KINDS)}") from None
+
+
+def _check_file(path: Path) -> None:
+    if not path.is_file():
+        raise SourceError(f"source file {path.name} does not exist")
+    if path.stat().st_size == 0:
+        raise SourceError("the source file is empty")
+
+
+def read_products(kind: str, path: Path, *, mapping: dict[str, str] | None = None,
+                  options: dict[str, Any] | None = None,
+                  on_progress: ProgressCallback | None = None, known: KnownHash | None = None) -> ProductStream:
+    """Stream the source's products and per-row problems.
+
+    Args:
+        kind: one of READER_KINDS.
+        mapping: target -> column for csv/json/xml (None: detected from the columns); the other kinds
+            have built-in mappings and ignore it.
+        options: reader options (delimiter, encoding, list_key, item_tag, store_url, currency...).
+        on_progress: called with (rows_read, rows_total or None) every PROGRESS_EVERY rows and at the end.
+        known: for csv/json/xml, the stored fingerprint of a row by external id; a row whose raw
+            values still match is yielded as `Unchanged` without being mapped (re-syncs skip the work).
+
+    Raises SourceError (before or while iterating) when the file as a whole is unusable.
+    """
+    module = _module(kind)
+    path = Path(path)
+    _check_file(path)
+    detected = module.detect_options(path, dict(options or {}))
+    stats = ReadStats(on_progress=on_progress)
+    if hasattr(module, "iter_products"):
+        items = module.iter_products(path, detected, stats)
+    else:
+        items = _mapped(module, path, mapping, detected, stats, known)
+    return ProductStream(items, stats)
+
+
+def _mapped(module: ModuleType, path: Path, mapping: dict[str, str] | None, options: dict[str, Any],
+            stats: ReadStats, known: KnownHash | None = None) -> Iterator[Product | RowProblem | Unchanged]:
+    rows = module.iter_rows(path, options, stats)
+    defaults = defaults_from(options)
+    active = module.BUILTIN_MAPPING or mapping
+    salt = b""
+    id_column = None
+    for number, row in rows:
+        stats.row_read()
+        if isinstance(row, RowProblem):
+            yield row
+            continue
+        if active is None:
+            active = detect_mapping(column_names(row))
+        if known is None:
+            yield apply_mapping(row, active, number, defaults)
+            continue
+        if not salt:
+            salt = hashlib.blake2b(repr((sorted(active.items()), sorted(defaults.items()))).encode(),
+                                   digest_size=32).digest()
+            id_column = active.get("external_id")
+        fingerprint = row_fingerprint(list(row.values()), salt)
+        external_id = row.get(id_column) if id_column else None
+        if isinstance(external_id, str | int) and known(str(external_id).strip()) == fingerprint:
+            yield Unchanged(str(external_id).strip(), fingerprint)  # re-sync fast path: no mapping
+            continue
+        item = apply_mapping(row, active, number, defaults)
+        if isinstance(item, Product):
+            item.source_hash = fingerprint
+        yield item
+
+
+def inspect_source(kind: str, path: Path, options: dict[str, Any] | None = None) -> SourceInspection:
+    """Columns, guessed mapping, the first 10 raw rows and detected options, for the mapping editor."""
+    module = _module(kind)
+    path = Path(path)
+    _check_file(path)
+    detected = module.detect_options(path, dict(options or {}))
+    columns: dict[str, None] = dict.fromkeys(getattr(module, "header", lambda p, o: [])(path, detected))
+    samples: list[dict[str, Any]] = []
+    rows = module.iter_rows(path, detected, ReadStats())
+    try:
+        for seen, (_, row) in enumerate(rows, start=1):
+            if isinstance(row, dict):
+                columns.update(dict.fromkeys(column_names(row)))
+                if len(samples) < 10:
+                    samples.append(row)
+            if seen >= 100:
+                break
+    finally:
+        rows.close()
+    builtin = module.BUILTIN_MAPPING
+    mapping = dict(builtin) if builtin else detect_mapping(list(columns))
+    return SourceInspection(list(columns), mapping, samples, detected)
+
+
+def preview_products(kind: str, path: Path, *, mapping: dict[str, str] | None = None,
+                     options: dict[str, Any] | None = None, limit: int = 10) -> list[Product | RowProblem]:
+    """The first `limit` products/problems the mapping gives, so the user sees its effect before saving."""
+    stream = read_products(kind, path, mapping=mapping, options=options)
+    preview: list[Product | RowProblem] = []
+    try:
+        for item in stream:
+            preview.append(item)
+            if len(preview) >= limit:
+                break
+    finally:
+        stream.close()
+    return preview
+
+
+__all__ = [
+    "READER_KINDS", "ProductStream", "ReadStats", "SourceInspection", "defaults_from", "inspect_source",
+    "preview_products", "read_products",
+]

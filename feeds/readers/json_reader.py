@@ -1,0 +1,153 @@
+"""JSON sources: a top-level array, an object holding the list (e.g. {"products": [...]}), or JSON Lines.
+
+Plain JSON is loaded whole (the fetch size cap bounds it); JSON Lines is read one line at a time. A JSON
+Lines file whose lines are page objects ({"products": [...]} per line) is expanded page by page.
+"""
+
+from __future__ import annotations
+
+import codecs
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from feeds.product import RowProblem, SourceError
+
+BUILTIN_MAPPING = None
+WRAPPER_KEYS = ("products", "items", "data", "results", "entries", "records", "rows", "offers", "catalog",
+                "variants", "docs", "list")
+_HEAD_BYTES = 64 * 1024
+
+
+def detect_options(path: Path, options: dict[str, Any]) -> dict[str, Any]:
+    """Fill in `format` ("json" or "jsonl") and `list_key` (dotted path to the list, "" for none)."""
+    detected = dict(options)
+    if not detected.get("format"):
+        detected["format"] = "jsonl" if _looks_like_json_lines(path) else "json"
+    if "list_key" not in detected or detected["list_key"] is None:
+        if detected["format"] == "jsonl":
+            first = _first_line_object(path)
+            detected["list_key"] = find_list_key(first) if isinstance(first, dict) else ""
+        else:
+            document = load_document(path)
+            detected["list_key"] = find_list_key(document) if isinstance(document, dict) else ""
+    return detected
+
+
+def _first_line_object(path: Path) -> Any:
+    with path.open("rb") as handle:
+        for raw in handle:
+            line = raw.removeprefix(codecs.BOM_UTF8).strip()
+            if line:
+                try:
+                    return orjson.loads(line)
+                except orjson.JSONDecodeError:
+                    return None
+    return None
+
+
+def _looks_like_json_lines(path: Path) -> bool:
+    """True when the first line is a whole JSON object and a second non-blank line follows."""
+    if path.suffix.lower() in (".jsonl", ".ndjson"):
+        return True
+    lines: list[bytes] = []
+    with path.open("rb") as handle:
+        for raw in handle:
+            line = raw.removeprefix(codecs.BOM_UTF8).strip()
+            if line:
+                lines.append(line)
+            if len(lines) == 2 or sum(map(len, lines)) > _HEAD_BYTES:
+                break
+    if len(lines) < 2 or not lines[0].startswith(b"{"):
+        return False
+    try:
+        return isinstance(orjson.loads(lines[0]), dict)
+    except orjson.JSONDecodeError:
+        return False
+
+
+def find_list_key(document: dict[str, Any]) -> str:
+    """Dotted path to the list of items inside a wrapper object, "" when the object is itself an item."""
+    for key in WRAPPER_KEYS:
+        value = document.get(key)
+        if isinstance(value, list):
+            return key
+        if isinstance(value, dict):
+            inner = find_list_key(value)
+            if inner:
+                return f"{key}.{inner}"
+    lists = [key for key, value in document.items()
+             if isinstance(value, list) and value and all(isinstance(v, dict) for v in value[:10])]
+    if len(document) <= 3 and len(lists) == 1:
+        return lists[0]
+    return ""
+
+
+def load_document(path: Path) -> Any:
+    """The whole file as one JSON value; BOMs handled, bad JSON reported with its position."""
+    data = path.read_bytes()
+    try:
+        if data.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+            return orjson.loads(data.decode("utf-16"))
+        return orjson.loads(data.removeprefix(codecs.BOM_UTF8))
+    except UnicodeDecodeError as exc:
+        raise SourceError(f"the JSON file is not valid UTF-16 text: {exc.reason}") from None
+    except orjson.JSONDecodeError as exc:
+        if data.lstrip()[:15].lower().startswith((b"<!doctype html", b"<html")):
+            raise SourceError("the file is an HTML page, not JSON (a login or error page?)") from None
+        raise SourceError(f"invalid JSON at line {exc.lineno} column {exc.colno}: {exc.msg}") from None
+
+
+def items_at(document: Any, list_key: str) -> list[Any]:
+    """The item list a (dotted) list key points at; a lone object is a list of one item."""
+    if isinstance(document, list):
+        return document
+    current = document
+    for part in filter(None, (list_key or "").split(".")):
+        if not isinstance(current, dict) or part not in current:
+            raise SourceError(f"the JSON has no list at {list_key!r}")
+        current = current[part]
+    if isinstance(current, list):
+        return current
+    if isinstance(current, dict):
+        return [current]
+    raise SourceError(f"the JSON at {list_key or 'the top level'} is neither a list nor an object")
+
+
+def iter_items(path: Path, options: dict[str, Any], stats: Any = None) -> Iterator[tuple[int, Any]]:
+    """(item number, raw JSON value) for every item; bad JSON Lines lines come as RowProblems."""
+    list_key = options.get("list_key") or ""
+    if options.get("format") != "jsonl":
+        items = items_at(load_document(path), list_key)
+        if stats is not None:
+            stats.rows_total = len(items)
+        yield from enumerate(items, start=1)
+        return
+    number = 0
+    with path.open("rb") as handle:
+        for line_number, raw in enumerate(handle, start=1):
+            line = raw.removeprefix(codecs.BOM_UTF8).strip() if line_number == 1 else raw.strip()
+            if not line:
+                continue
+            try:
+                value = orjson.loads(line)
+            except orjson.JSONDecodeError as exc:
+                if number == 0:
+                    raise SourceError(f"line {line_number} is not valid JSON: {exc.msg}") from None
+                number += 1
+                yield number, RowProblem(number, f"line {line_number} is not valid JSON: {exc.msg}")
+                continue
+            for item in items_at(value, list_key) if list_key else [value]:
+                number += 1
+                yield number, item
+
+
+def iter_rows(path: Path, options: dict[str, Any],
+              stats: Any = None) -> Iterator[tuple[int, dict[str, Any] | RowProblem]]:
+    for number, item in iter_items(path, options, stats):
+        if isinstance(item, dict | RowProblem):
+            yield number, item
+        else:
+            yield number, RowProblem(number, f"item {number} is not an object but {type(item).__name__}")

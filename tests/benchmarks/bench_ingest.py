@@ -1,0 +1,174 @@
+"""Issue 5: ingest throughput through the real WSGI server (waitress), single orders and 1000-order batches.
+
+Two destinations (Klaviyo, eSputnik) are enabled, so every order writes its outbox rows; no worker runs.
+Targets on this 2-core machine: at least 1,000 orders/s in batches and 200 single-order requests/s.
+Floor, measured in the same run on the same backend: a bare WSGI app on waitress that parses the same
+JSON and inserts the orders into a plain table with one executemany (bench_support.floor_wsgi_app).
+
+    SHOPRELAY_BENCH_INGEST_SINGLE=300 SHOPRELAY_BENCH_INGEST_BATCHES=3 \
+        python -m pytest tests/benchmarks/bench_ingest.py -m benchmark -s
+
+Environment: SHOPRELAY_BENCH_INGEST_SINGLE (single-order requests, default 2000),
+SHOPRELAY_BENCH_INGEST_BATCHES (batch requests, default 20), SHOPRELAY_BENCH_INGEST_BATCH_SIZE (1000),
+SHOPRELAY_BENCH_INGEST_CLIENTS (concurrent connections for singles, default 4; batches use 2),
+SHOPRELAY_BENCH_BACKENDS (default sqlite,postgresql).
+"""
+
+from __future__ import annotations
+
+import http.client
+import itertools
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from tests.benchmarks.bench_support import (
+    app_env,
+    backends,
+    bench_order,
+    child,
+    create_destinations,
+    env_int,
+    flushed_redis,
+    free_port,
+    make_app,
+    order_body,
+    print_table,
+    ratio,
+    scratch_folder,
+    throwaway_database,
+)
+
+SINGLE_REQUESTS = env_int("SHOPRELAY_BENCH_INGEST_SINGLE", 2000)
+BATCHES = env_int("SHOPRELAY_BENCH_INGEST_BATCHES", 20)
+BATCH_SIZE = env_int("SHOPRELAY_BENCH_INGEST_BATCH_SIZE", 1000)
+SINGLE_CLIENTS = env_int("SHOPRELAY_BENCH_INGEST_CLIENTS", 4)
+BATCH_CLIENTS = 2
+LINES = 3
+REPEAT_SHARE = 0.3  # share of orders from a customer seen before (the contact is updated, not created)
+TARGET_BATCH_ORDERS_S = 1000.0
+TARGET_SINGLE_REQUESTS_S = 200.0
+
+
+@dataclass(frozen=True)
+class Run:
+    requests: int
+    orders: int
+    seconds: float
+    failures: int
+
+    @property
+    def requests_per_s(self) -> float:
+        return self.requests / self.seconds
+
+    @property
+    def orders_per_s(self) -> float:
+        return self.orders / self.seconds
+
+
+def post_all(port: int, bodies: list[bytes], orders_each: int, clients: int, api_key: str = "") -> Run:
+    """POST every body over `clients` keep-alive connections; anything but 202 counts as a failure."""
+    counter = itertools.count()
+    failures: list[str] = []
+    headers = {"Content-Type": "application/json"}
+    if api_key:
+        headers["Authorization"] = f"Bearer {api_key}"
+
+    def work() -> None:
+        connection = http.client.HTTPConnection("127.0.0.1", port, timeout=300)
+        while (index := next(counter)) < len(bodies):
+            connection.request("POST", "/api/v1/orders", body=bodies[index], headers=headers)
+            response = connection.getresponse()
+            answer = response.read()
+            if response.status != 202:
+                failures.append(f"{response.status}: {answer[:300]!r}")
+        connection.close()
+
+    threads = [threading.Thread(target=work) for _ in range(clients)]
+    started = time.perf_counter()
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    seconds = time.perf_counter() - started
+    if failures:
+        print(f"{len(failures)} failed requests, first: {failures[0]}")
+    return Run(len(bodies), len(bodies) * orders_each, seconds, len(failures))
+
+
+def make_bodies(prefix: str) -> tuple[list[bytes], list[bytes], list[bytes]]:
+    """Warm-up, single-order and batch bodies; ids unique per run, 30% of orders from repeat customers."""
+    total = SINGLE_REQUESTS + BATCHES * BATCH_SIZE
+    customers = max(1, int(total * (1 - REPEAT_SHARE)))
+    warmup = [order_body([bench_order(n, lines=LINES, prefix=f"{prefix}W")]) for n in range(20)]
+    singles = [order_body([bench_order(n, lines=LINES, customers=customers, prefix=prefix)])
+               for n in range(SINGLE_REQUESTS)]
+    batches = []
+    for batch in range(BATCHES):
+        start = SINGLE_REQUESTS + batch * BATCH_SIZE
+        batches.append(order_body([bench_order(n, lines=LINES, customers=customers, prefix=prefix)
+                                   for n in range(start, start + BATCH_SIZE)]))
+    return warmup, singles, batches
+
+
+def measure_app(database_url: str, folder: Path, bodies: tuple[list[bytes], list[bytes], list[bytes]]
+                ) -> tuple[Run, Run, int]:
+    """The real app under waitress: (singles, batches, outbox rows written)."""
+    import sqlalchemy as sa
+
+    instance = folder / "instance"
+    app = make_app(database_url, instance)
+    api_key, _ = create_destinations(app, "http://127.0.0.1:9", ["klaviyo", "esputnik"])
+    port = free_port()
+    warmup, singles, batches = bodies
+    with child(["-m", "webapp.cli", "web", "--port", str(port)], app_env(database_url, instance),
+               port=port, log=folder / "web.log"):
+        post_all(port, warmup, 1, 1, api_key)
+        single_run = post_all(port, singles, 1, SINGLE_CLIENTS, api_key)
+        batch_run = post_all(port, batches, BATCH_SIZE, BATCH_CLIENTS, api_key)
+    engine = sa.create_engine(database_url)
+    with engine.connect() as connection:
+        events = connection.execute(sa.text("SELECT count(*) FROM events")).scalar_one()
+    engine.dispose()
+    return single_run, batch_run, events
+
+
+def measure_floor(database_url: str, bodies: tuple[list[bytes], list[bytes], list[bytes]]) -> tuple[Run, Run]:
+    port = free_port()
+    warmup, singles, batches = bodies
+    with child(["-m", "tests.benchmarks.bench_support", "floor", "--port", str(port), "--database",
+                database_url], port=port):
+        post_all(port, warmup, 1, 1)
+        return post_all(port, singles, 1, SINGLE_CLIENTS), post_all(port, batches, BATCH_SIZE, BATCH_CLIENTS)
+
+
+@pytest.mark.benchmark
+@pytest.mark.parametrize("backend", backends())
+def test_ingest_throughput(backend: str) -> None:
+    flushed_redis()
+    bodies = make_bodies(f"{backend[:2].upper()}")
+    with scratch_folder("bench-ingest-") as folder:
+        with throwaway_database(backend, folder, "ingest") as database_url:
+            single, batch, events = measure_app(database_url, folder, bodies)
+        with throwaway_database(backend, folder, "ingest_floor", schema=False) as floor_url:
+            floor_single, floor_batch = measure_floor(floor_url, bodies)
+    rows = [
+        ("single orders", single.requests, f"{single.seconds:.1f}", f"{single.requests_per_s:,.0f} req/s",
+         f"{floor_single.requests_per_s:,.0f} req/s", ratio(single.requests_per_s, floor_single.requests_per_s),
+         f"≥ {TARGET_SINGLE_REQUESTS_S:.0f} req/s",
+         "yes" if single.requests_per_s >= TARGET_SINGLE_REQUESTS_S else "**no**"),
+        (f"batches of {BATCH_SIZE}", batch.requests, f"{batch.seconds:.1f}", f"{batch.orders_per_s:,.0f} orders/s",
+         f"{floor_batch.orders_per_s:,.0f} orders/s", ratio(batch.orders_per_s, floor_batch.orders_per_s),
+         f"≥ {TARGET_BATCH_ORDERS_S:.0f} orders/s",
+         "yes" if batch.orders_per_s >= TARGET_BATCH_ORDERS_S else "**no**"),
+    ]
+    print_table(f"Ingest through waitress, {backend}, {LINES} lines per order, 2 destinations "
+                f"({events:,} outbox rows written; singles over {SINGLE_CLIENTS} connections, "
+                f"batches over {BATCH_CLIENTS})",
+                ("mode", "requests", "seconds", "shoprelay", "floor (bare WSGI + executemany)",
+                 "ratio", "target", "met"), rows)
+    assert single.failures == 0 and batch.failures == 0, "some ingest requests failed (see above)"
+    assert floor_single.failures == 0 and floor_batch.failures == 0

@@ -1,0 +1,38 @@
+"""Run the fake platforms as a process: `python -m tests.fakeplatform --port 8765`."""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import signal
+import threading
+
+from tests.fakeplatform.server import FakePlatform
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m tests.fakeplatform", description=__doc__)
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=0, help="0 picks a free port")
+    parser.add_argument("--klaviyo-key", default="pk_test")
+    parser.add_argument("--sendlane-token", default="sl_api_test")
+    parser.add_argument("--sendlane-integration-token", default="3f0c6a52-7f6b-4c1e-9a55-5e0d1c2b7a10")
+    parser.add_argument("--esputnik-key", default="es_test")
+    parser.add_argument("--webhook-secret", default="whsec_test")
+    parser.add_argument("--no-bodies", action="store_true", help="do not keep request bodies (long runs)")
+    args = parser.parse_args(argv)
+    fake = FakePlatform(
+        klaviyo_key=args.klaviyo_key, sendlane_token=args.sendlane_token,
+        sendlane_integration_token=args.sendlane_integration_token, esputnik_key=args.esputnik_key,
+        webhook_secret=args.webhook_secret, keep_bodies=not args.no_bodies, host=args.host, port=args.port,
+    )
+    done = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: done.set())
+    with fake:
+        print(fake.url, flush=True)
+        with contextlib.suppress(KeyboardInterrupt):
+            done.wait()
+
+
+if __name__ == "__main__":
+    main()

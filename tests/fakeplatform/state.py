@@ -1,0 +1,112 @@
+"""What the fake platforms remember, and the questions tests ask about it.
+
+One lock guards everything (requests, stores, faults): requests are short, so one
+lock is cheaper than several and rules out ordering bugs.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import deque
+from typing import Any
+
+from tests.fakeplatform.records import KlaviyoEvent, Recorded, UpsertedOrder
+
+
+class PlatformState:
+    """Recorded requests and the accepted data of every fake platform."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.requests: list[Recorded] = []
+        self.internal_errors: list[str] = []  # tracebacks of bugs in the fake itself
+        # Klaviyo
+        self.klaviyo_events: list[KlaviyoEvent] = []
+        self.klaviyo_duplicates = 0
+        self._klaviyo_keys: set[tuple[tuple[str, str], str, str]] = set()
+        self.klaviyo_profiles: dict[tuple[str, str], dict[str, Any]] = {}
+        self.klaviyo_subscriptions: list[dict[str, Any]] = []
+        self.klaviyo_catalog: dict[str, dict[str, Any]] = {}
+        self.klaviyo_jobs: list[dict[str, Any]] = []
+        self.klaviyo_window: dict[str, tuple[int, int]] = {}  # path → (second, requests) for RateLimit-*
+        # Sendlane
+        self.sendlane_orders: dict[str, UpsertedOrder] = {}
+        self.sendlane_tracked: dict[str, list[dict[str, Any]]] = {}
+        # eSputnik
+        self.esputnik_orders: dict[str, UpsertedOrder] = {}
+        # webhook
+        self.webhook_deliveries: dict[str, Any] = {}
+        self.webhook_duplicates = 0
+
+    def clear_state(self) -> None:
+        """Forget everything received (in place, so references tests hold stay live)."""
+        with self.lock:
+            for container in (
+                self.requests, self.internal_errors, self.klaviyo_events, self._klaviyo_keys,
+                self.klaviyo_profiles, self.klaviyo_subscriptions, self.klaviyo_catalog, self.klaviyo_jobs,
+                self.klaviyo_window,
+                self.sendlane_orders, self.sendlane_tracked, self.esputnik_orders, self.webhook_deliveries,
+            ):
+                container.clear()
+            self.klaviyo_duplicates = 0
+            self.webhook_duplicates = 0
+
+    # --- stores, called by the platform handlers with the lock held ---------------------------
+
+    def keep_klaviyo_event(self, event: KlaviyoEvent) -> bool:
+        """Keep the first event per (profile, metric, unique_id), as Klaviyo does; count the rest."""
+        key = (event.identity, event.metric, event.unique_id)
+        if key in self._klaviyo_keys:
+            self.klaviyo_duplicates += 1
+            return False
+        self._klaviyo_keys.add(key)
+        self.klaviyo_events.append(event)
+        return True
+
+    @staticmethod
+    def upsert_order(orders: dict[str, UpsertedOrder], order_id: str, state: dict[str, Any]) -> None:
+        """Store the latest state of an order and append it to its history."""
+        order = orders.get(order_id)
+        if order is None:
+            orders[order_id] = UpsertedOrder(latest=state, history=[state])
+        else:
+            order.latest = state
+            order.history.append(state)
+
+    # --- questions tests ask --------------------------------------------------------------------
+
+    def klaviyo_events_named(self, metric: str) -> list[KlaviyoEvent]:
+        with self.lock:
+            return [event for event in self.klaviyo_events if event.metric == metric]
+
+    def klaviyo_revenue(self, metric: str = "Placed Order") -> float:
+        """Σ value of the kept events of a metric: what Klaviyo would attribute as revenue."""
+        return sum(event.value or 0 for event in self.klaviyo_events_named(metric))
+
+    def requests_for(self, platform: str | None = None, path: str | None = None) -> list[Recorded]:
+        """Recorded requests, optionally only one platform's and/or one full path's."""
+        with self.lock:
+            return [
+                r for r in self.requests
+                if (platform is None or r.platform == platform) and (path is None or r.path == path)
+            ]
+
+    def requests_before(self, at: float, platform: str | None = None) -> list[Recorded]:
+        """Requests that arrived before `at` (time.time() clock)."""
+        return [r for r in self.requests_for(platform) if r.at < at]
+
+    def requests_after(self, at: float, platform: str | None = None) -> list[Recorded]:
+        """Requests that arrived at or after `at` (time.time() clock)."""
+        return [r for r in self.requests_for(platform) if r.at >= at]
+
+    def max_requests_in_window(self, platform: str | None, window_seconds: float, path: str | None = None) -> int:
+        """The most requests that arrived within any window of that length (a sliding window)."""
+        times = sorted(r.at for r in self.requests_for(platform, path))
+        window: deque[float] = deque()
+        best = 0
+        for at in times:
+            window.append(at)
+            while at - window[0] >= window_seconds:
+                window.popleft()
+            best = max(best, len(window))
+        return best

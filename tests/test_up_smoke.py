@@ -1,0 +1,123 @@
+"""`shoprelay up` on a bare directory: embedded Redis, migrations, first admin, web+worker+scheduler."""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+
+pytestmark = pytest.mark.slow
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def _descendants(pid: int) -> set[int]:
+    """Every process whose parent chain leads to pid (from /proc)."""
+    parents: dict[int, int] = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                stat = (entry / "stat").read_text()
+            except OSError:
+                continue
+            parents[int(entry.name)] = int(stat.rsplit(")", 1)[1].split()[1])
+    found, frontier = set(), {pid}
+    while frontier:
+        children = {child for child, parent in parents.items() if parent in frontier}
+        frontier = children - found
+        found |= children
+    return found
+
+
+def _alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state != "Z"
+
+
+def test_up_runs_everything_and_stops_cleanly(tmp_path):
+    port = _free_port()
+    env = {key: value for key, value in os.environ.items()
+           if key not in ("DATABASE_URL", "REDIS_URL", "SECRET_KEY") and not key.startswith("SHOPRELAY_")}
+    process = subprocess.Popen([sys.executable, "-m", "webapp.cli", "up", "--port", str(port)], cwd=tmp_path,
+                               env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    output: list[str] = []
+    try:
+        deadline = time.monotonic() + 30
+        healthy = False
+        while time.monotonic() < deadline and not healthy:
+            try:
+                response = httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1)
+                healthy = response.status_code == 200
+            except httpx.HTTPError:
+                time.sleep(0.3)
+        assert healthy, "healthz never answered 200"
+        assert response.json() == {"db": "ok", "redis": "ok"}
+        children = _descendants(process.pid)
+        assert len(children) >= 4  # redis, web, worker, scheduler
+
+        process.send_signal(signal.SIGTERM)
+        out, _ = process.communicate(timeout=30)
+        output.append(out)
+        assert process.returncode == 0
+        time.sleep(0.5)
+        assert not [pid for pid in children if _alive(pid)], "child processes outlived shoprelay up"
+    finally:
+        if process.poll() is None:
+            process.kill()
+            output.append(process.communicate()[0])
+    text = "".join(output)
+    login = re.search(r"email: (\S+)\s+password: (\S+)", text)
+    assert login, text
+    assert (tmp_path / "instance" / "shoprelay.db").exists()
+    assert f"http://127.0.0.1:{port}/" in text
+
+
+def test_up_login_with_printed_credentials(tmp_path):
+    port = _free_port()
+    env = {key: value for key, value in os.environ.items()
+           if key not in ("DATABASE_URL", "REDIS_URL", "SECRET_KEY") and not key.startswith("SHOPRELAY_")}
+    process = subprocess.Popen([sys.executable, "-m", "webapp.cli", "up", "--port", str(port)], cwd=tmp_path,
+                               env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        seen = ""
+        deadline = time.monotonic() + 30
+        while "password:" not in seen and time.monotonic() < deadline:
+            seen += process.stdout.readline()
+        login = re.search(r"email: (\S+)\s+password: (\S+)", seen)
+        assert login, seen
+        with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=5) as client:
+            for _ in range(100):
+                try:
+                    page = client.get("/login")
+                    break
+                except httpx.HTTPError:
+                    time.sleep(0.3)
+            token = re.search(r'name="csrf_token" value="([^"]+)"', page.text).group(1)
+            response = client.post("/login", data={"email": login.group(1), "password": login.group(2),
+                                                   "csrf_token": token})
+            assert response.status_code == 302
+            overview = client.get("/")
+            assert overview.status_code == 200
+            assert "Overview" in overview.text
+    finally:
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.communicate(timeout=30)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.communicate()

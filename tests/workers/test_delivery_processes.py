@@ -1,0 +1,124 @@
+"""Real worker processes: kill -9 mid-batch, two workers racing, the shared rate limit with three workers."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+import sqlalchemy as sa
+
+from tests.conftest import REDIS_URL, both_databases
+from tests.factories import make_order
+from webapp.models import Event
+from workers.queue import JOB_DELIVER, connect, enqueue
+
+pytestmark = [pytest.mark.slow, both_databases]
+
+
+def _worker_process(app, *extra: str, **settings: str) -> subprocess.Popen:
+    env = dict(os.environ) | {
+        "DATABASE_URL": app.config["SQLALCHEMY_DATABASE_URI"], "REDIS_URL": REDIS_URL,
+        "SHOPRELAY_INSTANCE_PATH": app.instance_path, "SECRET_KEY": "test-secret",
+        "SHOPRELAY_ENCRYPTION_KEY": app.config["ENCRYPTION_KEY"], "SHOPRELAY_LOG_LEVEL": "WARNING",
+    } | {f"SHOPRELAY_{key.upper()}": str(value) for key, value in settings.items()}
+    path = os.path.join(app.instance_path, f"worker-{time.monotonic_ns()}.log")
+    with open(path, "wb") as log:  # the child keeps its own copy of the descriptor
+        process = subprocess.Popen([sys.executable, "-m", "webapp.cli", "worker", "-q", "delivery", *extra],
+                                   env=env, stdout=subprocess.DEVNULL, stderr=log)
+    process.log_path = path  # type: ignore[attr-defined]
+    return process
+
+
+def _finished(process: subprocess.Popen) -> None:
+    code = process.wait(timeout=120)
+    with open(process.log_path, encoding="utf-8", errors="replace") as log:  # type: ignore[attr-defined]
+        assert code == 0, f"worker exited with {code}: {log.read()[-3000:]}"
+
+
+def _wait(predicate, timeout: float = 60.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise AssertionError("timed out waiting")
+        time.sleep(0.05)
+
+
+def _failed_jobs() -> list[str]:
+    from rq.registry import FailedJobRegistry
+
+    from workers.queue import get_queue
+
+    registry = FailedJobRegistry(queue=get_queue("delivery", connect(REDIS_URL)))
+    return [str(job.latest_result().exc_string if job.latest_result() else job.id)[-1500:]
+            for job in map(registry.get_queue().fetch_job, registry.get_job_ids()) if job]
+
+
+def _states(db) -> dict[str, int]:
+    db.session.expire_all()
+    return dict(db.session.execute(sa.select(Event.state, sa.func.count()).group_by(Event.state)).all())
+
+
+def _orders(api, count: int) -> None:
+    response = api.post("/api/v1/orders", json={"orders": [make_order(id=f"o{i}") for i in range(count)]})
+    assert response.status_code == 202
+
+
+def test_kill_9_mid_batch_loses_and_doubles_nothing(app, api, db, fake, make_destination, worker, redis):
+    from workers.delivery.sweeper import sweep
+
+    make_destination("klaviyo", events=["placed_order"])
+    fake.timeout_next(20, delay=0.25, platform="klaviyo")  # slow but successful answers
+    process = _worker_process(app, delivery_lease_seconds=2)
+    try:
+        _orders(api, 20)
+        _wait(lambda: len(fake.requests_for("klaviyo")) >= 5)
+        process.send_signal(signal.SIGKILL)
+        process.wait(timeout=10)
+    finally:
+        if process.poll() is None:
+            process.kill()
+    assert _states(db).get("delivered", 0) < 20
+    time.sleep(2.2)  # the dead worker's lease runs out
+    app.config["DELIVERY_LEASE_SECONDS"] = 2
+    sweep(redis)
+    worker(["delivery"])
+    assert _states(db) == {"delivered": 20}
+    placed = fake.klaviyo_events_named("Placed Order")
+    assert sorted(e.unique_id for e in placed) == sorted(f"o{i}" for i in range(20))
+    assert round(fake.klaviyo_revenue(), 2) == round(20 * 29.98, 2)  # the resent one was de-duplicated
+
+
+def test_two_workers_never_send_the_same_event(app, api, db, fake, make_destination, redis):
+    dest = make_destination("klaviyo", events=["placed_order"])
+    fake.timeout_next(400, delay=0.005, platform="klaviyo")
+    _orders(api, 120)
+    connection = connect(REDIS_URL)
+    for _ in range(6):
+        enqueue(connection, "delivery", JOB_DELIVER, dest["id"])
+    workers = [_worker_process(app, "--burst", delivery_batch=10, bulk_threshold=100000) for _ in range(2)]
+    for process in workers:
+        _finished(process)
+    states = _states(db)
+    assert states == {"delivered": 120}, (states, _failed_jobs())
+    requests = fake.requests_for("klaviyo", "/klaviyo/api/events")
+    assert len(requests) == 120
+    assert fake.klaviyo_duplicates == 0
+
+
+def test_rate_limit_holds_across_three_workers(app, api, db, fake, make_destination, redis):
+    dest = make_destination("klaviyo", events=["placed_order"],
+                            rate_limits={"burst_per_second": 5, "per_minute": 1000})
+    _orders(api, 25)
+    connection = connect(REDIS_URL)
+    for _ in range(3):
+        enqueue(connection, "delivery", JOB_DELIVER, dest["id"])
+    workers = [_worker_process(app, "--burst", delivery_batch=5, bulk_threshold=100000) for _ in range(3)]
+    for process in workers:
+        _finished(process)
+    states = _states(db)
+    assert states == {"delivered": 25}, (states, _failed_jobs())
+    assert fake.max_requests_in_window("klaviyo", 0.9) <= 5

@@ -1,0 +1,113 @@
+"""/api/v1/destinations: create / list / get / update / delete, pause, resume, retry failures."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import sqlalchemy as sa
+from flask import jsonify, request
+
+from webapp.api import bp
+from webapp.api.common import flag, json_body, not_found, validate
+from webapp.extensions import db
+from webapp.models import Destination
+from webapp.schemas.destinations import DestinationCreate, DestinationUpdate
+from webapp.schemas.errors import ApiError, problem
+from webapp.security import api_key_required
+from webapp.services import delivery_ops
+from webapp.services.destinations import (
+    create_destination,
+    destination_json,
+    pause_destination,
+    resume_destination,
+    test_connection,
+    update_destination,
+)
+
+
+def _get(destination_id: int) -> Destination:
+    destination = db.session.get(Destination, destination_id)
+    if destination is None:
+        raise not_found(f"destination {destination_id}")
+    return destination
+
+
+@bp.get("/destinations")
+@api_key_required
+def list_destinations():  # noqa: ANN201
+    rows = db.session.scalars(sa.select(Destination).order_by(Destination.id)).all()
+    return jsonify(destinations=[destination_json(d) for d in rows])
+
+
+@bp.post("/destinations")
+@api_key_required
+def create():  # noqa: ANN201
+    destination = create_destination(validate(DestinationCreate, json_body()))
+    return jsonify(destination_json(destination)), 201
+
+
+@bp.get("/destinations/<int:destination_id>")
+@api_key_required
+def get(destination_id: int):  # noqa: ANN201
+    return jsonify(destination_json(_get(destination_id)))
+
+
+@bp.route("/destinations/<int:destination_id>", methods=["PUT", "PATCH"])
+@api_key_required
+def update(destination_id: int):  # noqa: ANN201
+    destination = update_destination(_get(destination_id), validate(DestinationUpdate, json_body()))
+    return jsonify(destination_json(destination))
+
+
+@bp.delete("/destinations/<int:destination_id>")
+@api_key_required
+def delete(destination_id: int):  # noqa: ANN201
+    db.session.delete(_get(destination_id))
+    db.session.commit()
+    return "", 204
+
+
+@bp.post("/destinations/<int:destination_id>/pause")
+@api_key_required
+def pause(destination_id: int):  # noqa: ANN201
+    destination = _get(destination_id)
+    pause_destination(destination, (request.get_json(silent=True) or {}).get("reason") or "paused via the API")
+    return jsonify(destination_json(destination))
+
+
+@bp.post("/destinations/<int:destination_id>/resume")
+@api_key_required
+def resume(destination_id: int):  # noqa: ANN201
+    destination = _get(destination_id)
+    resume_destination(destination)
+    return jsonify(destination_json(destination))
+
+
+@bp.post("/destinations/<int:destination_id>/test")
+@api_key_required
+def test(destination_id: int):  # noqa: ANN201
+    return jsonify(test_connection(_get(destination_id)))
+
+
+@bp.post("/destinations/<int:destination_id>/retry")
+@api_key_required
+def retry(destination_id: int):  # noqa: ANN201
+    """Retry failed/dead events created in [since, until]; ?dry_run=1 only counts them."""
+    _get(destination_id)
+    since, until = _time_arg("since"), _time_arg("until")
+    if flag("dry_run"):
+        return jsonify(would_retry=delivery_ops.count_failed(destination_id, since, until))
+    return jsonify(retried=delivery_ops.retry_failed(destination_id, since, until))
+
+
+def _time_arg(name: str) -> datetime | None:
+    raw = request.args.get(name)
+    if not raw:
+        return None
+    try:
+        value = datetime.fromisoformat(raw.replace("Z", "+00:00"))
+    except ValueError:
+        raise ApiError(422, [problem([name], "must be an ISO 8601 timestamp, e.g. 2026-11-20T10:15:00Z")]) from None
+    if value.tzinfo is None:
+        raise ApiError(422, [problem([name], "timestamp needs a UTC offset, e.g. 2026-11-20T10:15:00Z")])
+    return value

@@ -1,0 +1,81 @@
+"""Dashboard: contacts with lifetime value and RFM segments, the CSV export, and one contact's page."""
+
+from __future__ import annotations
+
+from flask import Response, abort, flash, redirect, request, stream_with_context, url_for
+
+from webapp.blueprints.common import dashboard_blueprint, is_htmx, render_page_or_partial
+from webapp.extensions import db
+from webapp.models import Contact, utcnow
+from webapp.services import contact_insights as insights
+from webapp.services.charts import bar_chart, line_chart
+from webapp.services.contact_export import export_csv
+from webapp.services.contact_queries import COLUMNS, ContactFilters, any_contacts, list_contacts
+from webapp.services.contact_views import rfm_json
+from webapp.services.ltv import ltv_json
+from webapp.services.rfm import SEGMENTS, refresh_rfm
+
+bp = dashboard_blueprint("contacts", __name__, url_prefix="/contacts")
+
+
+def _int_arg(name: str) -> int | None:
+    raw = request.args.get(name, "")
+    return int(raw) if raw.isdigit() else None
+
+
+def _overview() -> dict:
+    """Segment counts, the RFM grid and the LTV distribution shown above the list."""
+    currency = insights.primary_currency()
+    buckets = insights.ltv_distribution(currency) if currency else []
+    chart = bar_chart([label for label, _ in buckets], [count for _, count in buckets],
+                      title=f"Contacts by net lifetime value ({currency})") if buckets else ""
+    return {"segments": insights.segment_counts(), "grid": insights.rfm_grid(), "currency": currency,
+            "buckets": buckets, "ltv_chart": chart}
+
+
+@bp.get("/")
+def index():  # noqa: ANN201
+    filters = ContactFilters.from_args(request.args)
+    results = list_contacts(filters, after=_int_arg("after"), before=_int_arg("before"))
+    context = {"results": results, "filters": filters, "columns": COLUMNS, "segment_names": [s.name for s in SEGMENTS],
+               "has_contacts": bool(results.rows) or any_contacts()}
+    if not is_htmx() and context["has_contacts"]:
+        context |= _overview()
+    return render_page_or_partial("contacts/index.html", "contacts/_rows.html", **context)
+
+
+@bp.get("/export.csv")
+def export():  # noqa: ANN201
+    """Every matching contact, one row per currency, streamed so a large base does not fill memory."""
+    filters = ContactFilters.from_args(request.args)
+    filename = f"contacts-{utcnow():%Y%m%d-%H%M}.csv"
+    return Response(stream_with_context(export_csv(filters)), mimetype="text/csv",
+                    headers={"Content-Disposition": f'attachment; filename="{filename}"'})
+
+
+@bp.post("/rfm/refresh")
+def refresh():  # noqa: ANN201
+    scored = refresh_rfm()
+    flash(f"RFM scores refreshed for {scored:,} contact{'s' if scored != 1 else ''}.", "success")
+    return redirect(url_for("contacts.index"))
+
+
+@bp.get("/<int:contact_id>")
+def show(contact_id: int):  # noqa: ANN201
+    """The contact's page; an htmx request gets the page body without the layout."""
+    contact = db.session.get(Contact, contact_id)
+    if contact is None:
+        abort(404)
+    merged = insights.merged_contacts(contact)
+    ids = [contact.id, *(m.id for m in merged)]
+    timeline = insights.ltv_over_time(contact.id)
+    orders, orders_total = insights.contact_orders(contact.id)
+    segment_rule = next((s.rule for s in SEGMENTS if s.name == contact.rfm_segment), None)
+    merged_into = db.session.get(Contact, contact.merged_into_id) if contact.merged_into_id else None
+    return render_page_or_partial(
+        "contacts/show.html", "contacts/_show_body.html", contact=contact, merged=merged,
+        merged_into=merged_into, ltv=ltv_json(list(contact.ltv)), rfm=rfm_json(contact), segment_rule=segment_rule,
+        timeline=timeline,
+        ltv_chart=line_chart(timeline.labels, timeline.series, title="Net lifetime value over time"),
+        orders=orders, orders_total=orders_total, platforms=insights.events_by_platform(ids),
+        events=insights.latest_events(ids))

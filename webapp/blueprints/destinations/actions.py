@@ -1,0 +1,97 @@
+"""What people do to a destination: pause, resume, test the connection, retry failed events.
+
+Each action answers an htmx request with the fragment it changed, and a plain form post with the
+detail page (or a redirect), so everything works without JavaScript too.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from flask import abort, flash, redirect, render_template, request, url_for
+from werkzeug.wrappers import Response
+
+from webapp.blueprints.common import is_htmx
+from webapp.blueprints.destinations.pages import bp, get_destination, show_context
+from webapp.services import delivery_ops
+from webapp.services.destination_queries import failed_event, parse_utc_local
+from webapp.services.destinations import pause_destination, resume_destination, test_connection
+
+
+def _to_detail(destination_id: int, message: str, category: str = "success") -> Response:
+    flash(message, category)
+    return redirect(url_for("destinations.show", destination_id=destination_id))
+
+
+@bp.post("/<int:destination_id>/pause")
+def pause(destination_id: int):  # noqa: ANN201
+    destination = get_destination(destination_id)
+    reason = request.form.get("reason", "").strip()[:500] or "paused by a user"
+    pause_destination(destination, reason)
+    return _to_detail(destination.id, "Paused. Events keep queueing and are sent when you resume.")
+
+
+@bp.post("/<int:destination_id>/resume")
+def resume(destination_id: int):  # noqa: ANN201
+    destination = get_destination(destination_id)
+    resume_destination(destination)
+    return _to_detail(destination.id, "Resumed: the backlog drains at the rate limit.")
+
+
+@bp.post("/<int:destination_id>/test")
+def test(destination_id: int):  # noqa: ANN201
+    """A harmless authenticated call; the fragment shows the platform's answer (secrets redacted)."""
+    destination = get_destination(destination_id)
+    try:
+        result = test_connection(destination)
+    except ValueError as exc:  # credentials that cannot be decrypted or are incomplete
+        result = {"ok": False, "status": None, "duration_ms": 0, "message": str(exc), "url": ""}
+    if is_htmx():
+        return render_template("destinations/_test_result.html", result=result)
+    return render_template("destinations/show.html", **show_context(destination, test_result=result))
+
+
+def _time_field(name: str, problems: list[str]) -> datetime | None:
+    try:
+        return parse_utc_local(request.form.get(name))
+    except ValueError:
+        problems.append(f"“{request.form.get(name)}” is not a date and time (YYYY-MM-DDTHH:MM, UTC).")
+        return None
+
+
+@bp.post("/<int:destination_id>/retry-failed")
+def retry_failed(destination_id: int):  # noqa: ANN201
+    """First post counts (nothing changes); the confirm post (confirm=1) retries that range."""
+    destination = get_destination(destination_id)
+    problems: list[str] = []
+    since, until = _time_field("since", problems), _time_field("until", problems)
+    if not problems and since and until and since > until:
+        problems.append("“From” is after “until”.")
+    retry = {"since": request.form.get("since", ""), "until": request.form.get("until", ""),
+             "error": " ".join(problems) or None}
+    if not problems:
+        if request.form.get("confirm") == "1":
+            retry["retried"] = delivery_ops.retry_failed(destination.id, since, until)
+        else:
+            retry["count"] = delivery_ops.count_failed(destination.id, since, until)
+    if is_htmx():
+        return render_template("destinations/_retry_panel.html", destination=destination, retry=retry)
+    return render_template("destinations/show.html", **show_context(destination, retry=retry))
+
+
+@bp.post("/events/<int:event_id>/retry")
+def retry_event(event_id: int):  # noqa: ANN201
+    found = failed_event(event_id)
+    if found is None:
+        abort(404)
+    notice = error = None
+    try:
+        delivery_ops.retry_event(found.event)
+        notice = "Retry scheduled"
+    except ValueError as exc:
+        error = str(exc)
+    if not is_htmx():
+        return _to_detail(found.event.destination_id, error or f"Event {event_id}: retry scheduled.",
+                          "error" if error else "success")
+    return render_template("destinations/_failed_event.html", item=failed_event(event_id), notice=notice,
+                           error=error)

@@ -1,0 +1,61 @@
+"""Onsite tracking: GET /t.js (the script) and POST /t/collect (its events; CORS-open, rate limited)."""
+
+from __future__ import annotations
+
+import json
+
+import pydantic
+from flask import Blueprint, Response, current_app, jsonify, request, send_from_directory
+
+from webapp.extensions import csrf
+from webapp.schemas.errors import error_list
+from webapp.schemas.onsite import Collect
+from webapp.services.onsite import allowed, collect
+
+bp = Blueprint("onsite", __name__)
+csrf.exempt(bp)
+MAX_BODY = 16 * 1024
+
+
+@bp.get("/t.js")
+def script() -> Response:
+    response = send_from_directory(current_app.static_folder, "t.js", mimetype="application/javascript",
+                                   max_age=3600)
+    response.headers["Access-Control-Allow-Origin"] = "*"
+    return response
+
+
+@bp.route("/t/collect", methods=["POST", "OPTIONS"])
+def collect_view() -> Response:
+    if request.method == "OPTIONS":
+        return _cors(Response(status=204))
+    if (request.content_length or 0) > MAX_BODY:
+        return _cors(_error(413, "body too large"))
+    if not allowed(request.remote_addr or "unknown"):
+        return _cors(_error(429, "too many events from this address; slow down"))
+    try:
+        data = json.loads(request.get_data(cache=False, as_text=True) or "null")
+    except ValueError:
+        return _cors(_error(400, "body must be JSON"))
+    try:
+        body = Collect.model_validate(data)
+    except pydantic.ValidationError as exc:
+        response = jsonify(errors=error_list(exc))
+        response.status_code = 422
+        return _cors(response)
+    return _cors(jsonify(result=collect(body)), 202)
+
+
+def _error(status: int, message: str) -> Response:
+    response = jsonify(errors=[{"path": "", "message": message}])
+    response.status_code = status
+    return response
+
+
+def _cors(response: Response, status: int | None = None) -> Response:
+    if status is not None:
+        response.status_code = status
+    response.headers["Access-Control-Allow-Origin"] = "*"
+    response.headers["Access-Control-Allow-Methods"] = "POST, OPTIONS"
+    response.headers["Access-Control-Allow-Headers"] = "Content-Type"
+    return response

@@ -1,0 +1,186 @@
+"""Response shapes of /api/v1, as pydantic models: they generate the OpenAPI document and the tests
+validate real responses against them, so the document cannot drift from what the API returns."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict
+
+
+class _Out(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+
+class ErrorItem(_Out):
+    path: str
+    message: str
+
+
+class ErrorResponse(_Out):
+    errors: list[ErrorItem]
+
+
+class OrderResult(_Out):
+    id: str
+    result: str  # created | updated
+    status: str
+    events: list[str]
+    anomaly: str | None
+
+
+class IngestResponse(_Out):
+    accepted: int
+    results: list[OrderResult]
+
+
+class EventOut(_Out):
+    id: int
+    name: str
+    unique_id: str
+    state: str
+    attempts: int
+    occurred_at: str | None
+    next_attempt_at: str | None
+    delivered_at: str | None
+    last_error: str | None
+    historical: bool
+
+
+class OrderDestination(_Out):
+    id: int
+    name: str
+    kind: str
+    events: list[EventOut]
+
+
+class OrderOut(_Out):
+    """The canonical order as last received, plus status history, anomalies and delivery per destination."""
+
+    id: str
+    status: str
+    delivery_state: str
+    status_history: list[dict[str, Any]]
+    anomalies: list[dict[str, Any]]
+    destinations: list[OrderDestination]
+
+
+class LtvEntry(_Out):
+    currency: str
+    placed: float
+    cancelled: float
+    refunded: float
+    net: float
+    orders: int
+    aov: float | None
+
+
+class Rfm(_Out):
+    recency: int
+    frequency: int
+    monetary: int
+    segment: str
+
+
+class ContactOut(_Out):
+    email: str | None
+    customer_id: str | None
+    first_name: str | None
+    last_name: str | None
+    accepts_marketing: bool | None
+    first_order_at: str | None
+    last_order_at: str | None
+    ltv: list[LtvEntry]
+    rfm: Rfm | None
+
+
+class DestinationOut(_Out):
+    id: int
+    name: str
+    kind: str
+    credentials_set: list[str]
+    base_url: str | None
+    mode: str
+    batch_interval_minutes: int
+    events: list[str]
+    enabled: bool
+    rate_limits: dict[str, float]
+    paused: bool
+    pause_reason: str | None
+    event_counts: dict[str, int]
+
+
+class DestinationList(_Out):
+    destinations: list[DestinationOut]
+
+
+class SyncRunOut(_Out):
+    id: int
+    status: str
+    counts: dict[str, int | None]
+    error: str | None
+
+
+class SourceOut(_Out):
+    id: int
+    name: str
+    kind: str
+    location: str | None
+    mapping: dict[str, str] | None
+    schedule: str
+    timezone: str
+    enabled: bool
+    product_count: int
+    next_run_at: str | None
+    last_run: SyncRunOut | None
+
+
+class SourceList(_Out):
+    sources: list[SourceOut]
+
+
+class FeedBuildOut(_Out):
+    id: int
+    status: str
+    counts: dict[str, int | None]
+    error: str | None
+
+
+class FeedOut(_Out):
+    id: int
+    name: str
+    slug: str
+    format: str
+    source_ids: list[int]
+    rules: list[dict[str, Any]]
+    url: str
+    part_urls: list[str]
+    published_build: FeedBuildOut | None
+    last_build: FeedBuildOut | None
+
+
+class FeedList(_Out):
+    feeds: list[FeedOut]
+
+
+class PushResult(_Out):
+    source_id: int
+    run_id: int
+    added: int
+    updated: int
+    unchanged: int
+    removed: int
+
+
+class RetryCount(_Out):
+    retried: int | None = None
+    would_retry: int | None = None
+
+
+class Replayed(_Out):
+    replayed: int
+
+
+class CheckoutResult(_Out):
+    id: str
+    result: str

@@ -1,0 +1,171 @@
+"""Sync runs: request one (never two at once per source), run it, keep the previous catalog on any failure."""
+
+from __future__ import annotations
+
+import logging
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import sqlalchemy as sa
+from flask import current_app
+
+from feeds.fetch import fetch_shopify_pages, fetch_to_file
+from feeds.product import SourceError
+from feeds.readers import read_products
+from webapp.extensions import db
+from webapp.models import Product, Source, SyncRun, utcnow
+from webapp.services import catalog_changes
+from webapp.services.catalog_diff import Diff, RemovalGuard, apply_read, known_hash, stored_index
+from webapp.services.crypto import decrypt_json
+from webapp.services.progress import set_progress
+from webapp.services.schedules import next_run_after
+
+log = logging.getLogger(__name__)
+ACTIVE = ("queued", "running")
+STALE_RUNNING = timedelta(hours=3)
+
+
+class SyncAlreadyRunning(Exception):
+    def __init__(self, run: SyncRun) -> None:
+        super().__init__(f"source {run.source_id} already has sync #{run.id} {run.status}")
+        self.run = run
+
+
+def active_run(source_id: int) -> SyncRun | None:
+    return db.session.scalar(sa.select(SyncRun).where(SyncRun.source_id == source_id,
+                                                      SyncRun.status.in_(ACTIVE)).order_by(SyncRun.id.desc()))
+
+
+def request_sync(source: Source, *, trigger: str = "manual", confirm_removals: bool = False,
+                 enqueue: bool = True) -> SyncRun:
+    """Create a queued run and its job, unless one is already queued or running (then raise)."""
+    if db.engine.dialect.name == "postgresql":  # serialise concurrent requests for one source
+        db.session.execute(sa.select(Source.id).where(Source.id == source.id).with_for_update())
+    current = active_run(source.id)
+    if current is not None and current.status == "running" and current.started_at and \
+            utcnow() - current.started_at > STALE_RUNNING:
+        _finish(current, "failed", error="the worker running this sync stopped; it was abandoned")
+        current = None
+    if current is not None:
+        db.session.rollback()
+        raise SyncAlreadyRunning(current)
+    run = SyncRun(source_id=source.id, status="queued", trigger=trigger, confirm_removals=confirm_removals,
+                  problems=[])
+    db.session.add(run)
+    db.session.commit()
+    if enqueue:
+        enqueue_run(run)
+    return run
+
+
+def enqueue_run(run: SyncRun) -> None:
+    from redis.exceptions import RedisError
+
+    from workers.queue import JOB_SYNC_SOURCE, connect, enqueue
+
+    url = current_app.config.get("REDIS_URL")
+    if not url:
+        return
+    try:
+        job = enqueue(connect(url), "sync", JOB_SYNC_SOURCE, run.id, job_id=f"sync-run-{run.id}",
+                      job_timeout=4 * 3600)
+    except RedisError as exc:  # the dispatcher re-enqueues queued runs later
+        log.warning("could not enqueue sync run %s: %s", run.id, exc)
+        return
+    run.job_id = job.id
+    db.session.commit()
+
+
+def run_sync(run_id: int) -> SyncRun:
+    """Execute a queued run. Every failure leaves the catalog as it was and says why on the run."""
+    claimed = db.session.execute(sa.update(SyncRun).where(SyncRun.id == run_id, SyncRun.status == "queued")
+                                 .values(status="running", started_at=utcnow(), error=None)).rowcount
+    db.session.commit()
+    run = db.session.get(SyncRun, run_id)
+    if not claimed:  # already taken by another worker, or finished
+        return run
+    source = run.source
+    try:
+        path, fetched = _obtain_file(source)
+        if fetched is not None and fetched.not_modified:
+            return _not_modified(run, source)
+        diff = _read_and_apply(run, source, path)
+        if fetched is not None:
+            source.http_etag, source.http_last_modified = fetched.etag, fetched.last_modified
+            source.content_digest = fetched.sha256
+    except (SourceError, RemovalGuard) as exc:
+        db.session.rollback()
+        status = "held" if isinstance(exc, RemovalGuard) and "would remove" in str(exc) else "failed"
+        return _finish(db.session.get(SyncRun, run_id), status, error=str(exc))
+    except Exception as exc:
+        db.session.rollback()
+        log.exception("sync run %s crashed", run_id)
+        _finish(db.session.get(SyncRun, run_id), "failed", error=f"internal error: {type(exc).__name__}: {exc}")
+        raise
+    source.product_count = db.session.scalar(
+        sa.select(sa.func.count()).select_from(Product).where(Product.source_id == source.id)) or 0
+    run.added, run.updated, run.unchanged, run.removed = diff.added, diff.updated, diff.unchanged, diff.removed
+    run.skipped, run.problems = diff.problem_count, diff.problems
+    _finish(run, "succeeded")
+    catalog_changes.after_sync(source, run, diff)
+    return run
+
+
+def _obtain_file(source: Source):  # noqa: ANN202
+    """The file to read: the uploaded one, or a fresh download (conditional GET) of the URL."""
+    if source.kind == "push":
+        raise SourceError("push sources are updated by POST /api/v1/products; there is nothing to fetch")
+    if not source.location:
+        if not source.upload_path or not Path(source.upload_path).exists():
+            raise SourceError("no file uploaded and no URL set for this source")
+        return Path(source.upload_path), None
+    credentials = decrypt_json(source.credentials_encrypted)
+    auth = (credentials["username"], credentials.get("password", "")) if credentials.get("username") else None
+    headers = {credentials["header_name"]: credentials["header_value"]} if credentials.get("header_name") else None
+    config = current_app.config
+    dest = Path(config["UPLOADS_DIR"]) / f"source-{source.id}.download"
+    common = {"basic_auth": auth, "headers": headers, "max_bytes": config["SOURCE_MAX_BYTES"],
+              "timeout": config["FETCH_TIMEOUT"]}
+    if source.kind == "shopify":
+        return dest, fetch_shopify_pages(source.location, dest, **common)
+    have_file = dest.exists() and (source.http_etag is not None or source.http_last_modified is not None)
+    return dest, fetch_to_file(source.location, dest, etag=source.http_etag if have_file else None,
+                               last_modified=source.http_last_modified if have_file else None, **common)
+
+
+def _read_and_apply(run: SyncRun, source: Source, path: Path) -> Diff:
+    def progress(done: int, total: int | None) -> None:
+        set_progress("sync", run.id, done, total)
+
+    from webapp.services.catalog_changes import product_targets
+
+    index = stored_index(source.id)
+    stream = read_products(source.kind, path, mapping=source.mapping, options=source.options or {},
+                           on_progress=progress, known=known_hash(index))
+    share = source.max_remove_share if source.max_remove_share is not None else \
+        current_app.config["SYNC_MAX_REMOVE_SHARE"]
+    try:
+        diff = apply_read(source.id, stream, max_remove_share=share, confirm_removals=run.confirm_removals,
+                          track_changes=bool(product_targets()), index=index)
+    finally:
+        stream.close()
+    run.rows_read, run.rows_total = stream.stats.rows_read, stream.stats.rows_read
+    if stream.stats.skipped:
+        run.problems = [{"row": None, "message": f"{count} rows skipped: {reason}"}
+                        for reason, count in stream.stats.skipped.items()]
+    return diff
+
+
+def _not_modified(run: SyncRun, source: Source) -> SyncRun:
+    run.not_modified = True
+    run.unchanged = source.product_count
+    return _finish(run, "succeeded")
+
+
+def _finish(run: SyncRun, status: str, *, error: str | None = None) -> SyncRun:
+    run.status, run.finished_at, run.error = status, utcnow(), error
+    source = db.session.get(Source, run.source_id)
+    if source is not None:
+        source.next_run_at = next_run_after(source.schedule, source.timezone, datetime.now(UTC))
+    db.session.commit()
+    return run

@@ -1,0 +1,155 @@
+"""Destinations: create/update with encrypted credentials, pause/resume, test connection."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import httpx
+import sqlalchemy as sa
+
+from webapp.extensions import db
+from webapp.models import Destination, Event, utcnow
+from webapp.schemas.destinations import DestinationCreate, DestinationUpdate
+from webapp.schemas.errors import ApiError, problem
+from webapp.services.crypto import decrypt_json, encrypt_json, redact
+from webapp.services.jsonutil import iso
+
+
+def adapter_class(kind: str):  # noqa: ANN201
+    from workers.destinations import get_adapter_class  # pure adapter metadata, imports nothing from webapp
+
+    return get_adapter_class(kind)
+
+
+def kinds() -> dict[str, Any]:
+    from workers.destinations import adapter_classes
+
+    return adapter_classes()
+
+
+def _check(kind: str, data: DestinationUpdate, credentials: dict[str, str] | None) -> None:
+    cls = adapter_class(kind)
+    errors = []
+    if credentials is not None:
+        for name in cls.credential_fields:
+            if not credentials.get(name):
+                errors.append(problem(["credentials", name], f"required for {cls.label}"))
+        unknown = sorted(set(credentials) - set(cls.credential_fields) - {"previous_secret"})
+        errors += [problem(["credentials", name], "unknown credential") for name in unknown]
+        if kind == "webhook" and credentials.get("url") and not credentials["url"].startswith(
+                ("http://", "https://")):
+            errors.append(problem(["credentials", "url"], "must be an http:// or https:// URL"))
+    if data.events is not None:
+        unsupported = [name for name in data.events if name not in cls.supported_events]
+        if unsupported:
+            errors.append(problem(["events"], f"{cls.label} does not take: {', '.join(unsupported)}"))
+    if errors:
+        raise ApiError(422, errors)
+
+
+def create_destination(data: DestinationCreate) -> Destination:
+    _check(data.kind, data, data.credentials)
+    cls = adapter_class(data.kind)
+    limits = dict(cls.default_rate_limits)
+    bulk = getattr(cls, "bulk_rate_limits", None) or {}
+    limits |= {f"bulk_{key}": value for key, value in bulk.items()}
+    if data.rate_limits:
+        limits |= data.rate_limits.model_dump(exclude_none=True)
+    destination = Destination(
+        name=data.name, kind=data.kind, credentials_encrypted=encrypt_json(data.credentials),
+        base_url=data.base_url, mode=data.mode, batch_interval_minutes=data.batch_interval_minutes,
+        events=data.events or [], enabled=data.enabled, rate_limits=limits, settings=data.settings or {},
+        last_batch_at=utcnow() if data.mode == "batch" else None)  # a batch destination waits a full interval
+    db.session.add(destination)
+    db.session.commit()
+    return destination
+
+
+def update_destination(destination: Destination, data: DestinationUpdate) -> Destination:
+    credentials = None
+    if data.credentials is not None:
+        credentials = decrypt_json(destination.credentials_encrypted) | {
+            key: value for key, value in data.credentials.items() if value}
+    _check(destination.kind, data, credentials)
+    empty = {"events": [], "settings": {}}  # null clears these back to "all events" / no settings
+    for name in ("name", "base_url", "mode", "batch_interval_minutes", "events", "enabled", "settings"):
+        if name in data.model_fields_set:
+            value = getattr(data, name)
+            if value is None and name in ("name", "mode", "batch_interval_minutes", "enabled"):
+                continue  # required fields: null means "leave as is"
+            setattr(destination, name, value if value is not None else empty.get(name))
+    if data.mode == "batch" and destination.last_batch_at is None:
+        destination.last_batch_at = utcnow()
+    if data.rate_limits is not None:
+        destination.rate_limits = dict(destination.rate_limits or {}) | data.rate_limits.model_dump(
+            exclude_none=True)
+    if credentials is not None:
+        destination.credentials_encrypted = encrypt_json(credentials)
+    db.session.commit()
+    return destination
+
+
+def pause_destination(destination: Destination, reason: str = "paused by a user") -> None:
+    destination.paused_at = destination.paused_at or utcnow()
+    destination.pause_reason = reason
+    db.session.commit()
+
+
+def resume_destination(destination: Destination) -> None:
+    """Resume: the backlog drains at the rate limit (events are never dropped while paused)."""
+    destination.paused_at = None
+    destination.pause_reason = None
+    destination.failing_since = None
+    db.session.commit()
+    signal_delivery(destination.id)
+
+
+def signal_delivery(destination_id: int) -> None:
+    from flask import current_app
+
+    from workers.queue import JOB_DELIVER, deliver_signal_key, safe_signal
+
+    safe_signal(current_app.config.get("REDIS_URL"), "delivery", JOB_DELIVER, deliver_signal_key(destination_id),
+                destination_id)
+
+
+def destination_json(destination: Destination) -> dict[str, Any]:
+    """Credentials are write-only: never returned, only which fields are set."""
+    counts = dict(db.session.execute(sa.select(Event.state, sa.func.count()).where(
+        Event.destination_id == destination.id).group_by(Event.state)).all())
+    credentials = decrypt_json(destination.credentials_encrypted)
+    return {
+        "id": destination.id, "name": destination.name, "kind": destination.kind,
+        "credentials_set": sorted(key for key, value in credentials.items() if value),
+        "base_url": destination.base_url, "mode": destination.mode,
+        "batch_interval_minutes": destination.batch_interval_minutes,
+        "events": destination.events or sorted(adapter_class(destination.kind).supported_events),
+        "enabled": destination.enabled, "rate_limits": destination.rate_limits,
+        "settings": destination.settings, "paused": destination.paused_at is not None,
+        "paused_at": iso(destination.paused_at), "pause_reason": destination.pause_reason,
+        "last_success_at": iso(destination.last_success_at), "event_counts": counts,
+    }
+
+
+def test_connection(destination: Destination, timeout: float = 10.0) -> dict[str, Any]:
+    """A harmless authenticated call; the platform's answer (secrets redacted) for the user to read."""
+    cls = adapter_class(destination.kind)
+    adapter = cls(decrypt_json(destination.credentials_encrypted), destination.base_url, destination.settings)
+    request = adapter.test_request()
+    started = time.perf_counter()
+    try:
+        with httpx.Client(timeout=timeout, follow_redirects=False) as client:
+            response = client.request(request.method, request.url, headers=request.headers, auth=request.auth,
+                                      content=request.content,
+                                      json=request.json if request.content is None else None)
+        status, body = response.status_code, response.content
+        classification = adapter.classify(status, dict(response.headers), body)
+        error = None
+    except httpx.HTTPError as exc:
+        status, body, error = None, b"", f"{type(exc).__name__}: {exc}"
+        classification = adapter.classify(None, {}, b"", error)
+    return {"ok": classification.outcome.value == "delivered", "status": status,
+            "duration_ms": int((time.perf_counter() - started) * 1000),
+            "message": redact(classification.message or error or "", adapter.secrets())[:1000],
+            "url": redact(request.url, adapter.secrets())}

@@ -1,0 +1,219 @@
+"""Feed builds: stream products from the database into a new build directory, validate, gate, publish.
+
+Publishing is an atomic directory rename plus one database update, so a platform fetching during a
+build always gets the previous complete file; a build that looks wrong (empty, or lost too many items)
+is held back for a person to look at instead of replacing a good feed.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import gzip
+import logging
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+from flask import current_app
+from redis.exceptions import RedisError
+
+from feeds.rules import compile_rules
+from feeds.writers import FEED_FORMATS, write_feed
+from webapp.extensions import db
+from webapp.models import Feed, FeedBuild, Product, utcnow
+from webapp.services.progress import set_progress
+
+log = logging.getLogger(__name__)
+ACTIVE = ("queued", "running")
+KEEP_BUILDS = 3
+PRODUCT_COLUMNS = [c for c in Product.__table__.c if c.name not in ("content_hash", "created_at", "updated_at")]
+
+
+class BuildAlreadyRunning(Exception):
+    def __init__(self, build: FeedBuild) -> None:
+        super().__init__(f"feed {build.feed_id} already has build #{build.id} {build.status}")
+        self.build = build
+
+
+def active_build(feed_id: int) -> FeedBuild | None:
+    return db.session.scalar(sa.select(FeedBuild).where(FeedBuild.feed_id == feed_id,
+                                                        FeedBuild.status.in_(ACTIVE)))
+
+
+def request_build(feed: Feed, *, trigger: str = "manual", enqueue: bool = True) -> FeedBuild:
+    if db.engine.dialect.name == "postgresql":
+        db.session.execute(sa.select(Feed.id).where(Feed.id == feed.id).with_for_update())
+    current = active_build(feed.id)
+    if current is not None:
+        db.session.rollback()
+        raise BuildAlreadyRunning(current)
+    build = FeedBuild(feed_id=feed.id, status="queued", trigger=trigger, parts=[], report={})
+    db.session.add(build)
+    db.session.commit()
+    if enqueue:
+        _enqueue(build)
+    return build
+
+
+def _redis():  # noqa: ANN202
+    from workers.queue import connect
+
+    url = current_app.config.get("REDIS_URL")
+    return connect(url) if url else None
+
+
+def _enqueue(build: FeedBuild) -> None:
+    from workers.queue import JOB_BUILD_FEED, enqueue
+
+    redis = _redis()
+    if redis is None:
+        return
+    try:
+        job = enqueue(redis, "feeds", JOB_BUILD_FEED, build.id, job_id=f"feed-build-{build.id}", job_timeout=4 * 3600)
+    except RedisError as exc:
+        log.warning("could not enqueue feed build %s: %s", build.id, exc)
+        return
+    build.job_id = job.id
+    db.session.commit()
+
+
+def mark_rebuild_wanted(feed: Feed) -> None:
+    """A change arrived while a build runs: build again when it finishes."""
+    redis = _redis()
+    if redis is not None:
+        with contextlib.suppress(RedisError):
+            redis.set(f"shoprelay:feed-rebuild:{feed.id}", "1", ex=86400)
+
+
+def _take_rebuild_wanted(feed_id: int) -> bool:
+    redis = _redis()
+    try:
+        return bool(redis and redis.getdel(f"shoprelay:feed-rebuild:{feed_id}"))
+    except RedisError:
+        return False
+
+
+def feed_products(feed: Feed) -> Iterator[dict[str, Any]]:
+    """Core rows as dicts, streamed (constant memory), filtered by the feed's rules."""
+    source_ids = [source.id for source in feed.sources]
+    if not source_ids:
+        return
+    keep = compile_rules(feed.rules or [])
+    query = (sa.select(*PRODUCT_COLUMNS).where(Product.source_id.in_(source_ids))
+             .order_by(Product.id).execution_options(yield_per=5000, stream_results=True))
+    with db.engine.connect() as connection:
+        for row in connection.execute(query):
+            item = row._mapping  # the writer copies what it keeps; no second copy here
+            if keep(item):
+                yield item
+
+
+def feed_dir(feed_id: int) -> Path:
+    return Path(current_app.config["FEEDS_DIR"]) / str(feed_id)
+
+
+def run_build(build_id: int) -> FeedBuild:
+    claimed = db.session.execute(sa.update(FeedBuild).where(FeedBuild.id == build_id, FeedBuild.status == "queued")
+                                 .values(status="running", started_at=utcnow())).rowcount
+    db.session.commit()
+    build = db.session.get(FeedBuild, build_id)
+    if not claimed:
+        return build
+    feed = build.feed
+    fmt = FEED_FORMATS[feed.format]
+    workdir = feed_dir(feed.id) / "builds" / f"{build.id}.tmp"
+    shutil.rmtree(workdir, ignore_errors=True)
+    workdir.mkdir(parents=True)
+    try:
+        split = current_app.config["FEED_SPLIT_BYTES"] if fmt.max_file_bytes else None
+        result = write_feed(feed.format, feed_products(feed), workdir, basename=feed.slug,
+                            overrides=feed.field_overrides or None, channel=_channel(feed), split_bytes=split,
+                            on_progress=lambda n: set_progress("feed", build.id, n),
+                            ids_unique=len(feed.sources) == 1 and "external_id" not in (feed.field_overrides or {}))
+        parts = [{"name": p.name, "bytes": p.bytes, "items": p.items, "sha256": p.sha256} for p in result.parts]
+        if feed.gzip:
+            for part in result.parts:
+                _gzip(part.path)
+        build.items_written, build.items_skipped = result.items_written, result.items_skipped
+        build.items_total = result.items_written + result.items_skipped
+        build.bytes, build.parts, build.report = sum(p["bytes"] for p in parts), parts, result.report
+        build.etag = parts[0]["sha256"][:32] if parts else None
+        final = workdir.with_suffix("")
+        shutil.rmtree(final, ignore_errors=True)
+        workdir.rename(final)  # atomic: the build's files appear complete or not at all
+        build.directory = str(final)
+        held = publish_gate(feed, build)
+        if held:
+            build.status, build.error = "held", held
+        else:
+            _publish(feed, build)
+        build.finished_at = utcnow()
+        db.session.commit()
+    except Exception as exc:
+        db.session.rollback()
+        shutil.rmtree(workdir, ignore_errors=True)
+        build = db.session.get(FeedBuild, build_id)
+        build.status, build.error, build.finished_at = "failed", f"{type(exc).__name__}: {exc}", utcnow()
+        db.session.commit()
+        if not isinstance(exc, ValueError):
+            raise
+    _prune_old_builds(feed)
+    if _take_rebuild_wanted(feed.id):
+        with contextlib.suppress(BuildAlreadyRunning):
+            request_build(feed, trigger="sync")
+    return build
+
+
+def publish_gate(feed: Feed, build: FeedBuild) -> str | None:
+    """Why this build must not replace the published one (None: publish)."""
+    previous = db.session.get(FeedBuild, feed.published_build_id) if feed.published_build_id else None
+    if previous is None or not previous.items_written:
+        return None
+    if build.items_written == 0:
+        return f"the build has no items while the published feed has {previous.items_written}; held back"
+    share = feed.max_loss_share if feed.max_loss_share is not None else current_app.config["FEED_MAX_LOSS_SHARE"]
+    lost = (previous.items_written - build.items_written) / previous.items_written
+    if lost > share:
+        return (f"the build has {build.items_written} items, {lost:.0%} fewer than the published "
+                f"{previous.items_written} (limit {share:.0%}); held back")
+    return None
+
+
+def publish_held(build: FeedBuild) -> None:
+    """A person looked at a held build and publishes it anyway."""
+    if build.status != "held":
+        raise ValueError(f"build #{build.id} is {build.status}, not held")
+    _publish(build.feed, build)
+    db.session.commit()
+
+
+def _publish(feed: Feed, build: FeedBuild) -> None:
+    build.status, build.error = "succeeded", None
+    feed.published_build_id = build.id
+
+
+def _gzip(path: Path) -> None:
+    """Compress once per build (never per request); level 6 is the usual size/speed balance."""
+    tmp = path.with_name(path.name + ".gz.part")
+    with path.open("rb") as source, gzip.open(tmp, "wb", compresslevel=6) as target:
+        shutil.copyfileobj(source, target, 1 << 20)
+    tmp.replace(path.with_name(path.name + ".gz"))
+
+
+def _channel(feed: Feed) -> dict[str, Any]:
+    base = (current_app.config.get("BASE_URL") or "").rstrip("/")
+    return {"title": feed.name, "link": base or "https://example.invalid", "description": f"{feed.name} products",
+            "store_name": feed.name}
+
+
+def _prune_old_builds(feed: Feed) -> None:
+    """Keep the published build and the newest few; an open file survives its unlink on POSIX."""
+    builds = db.session.scalars(sa.select(FeedBuild).where(
+        FeedBuild.feed_id == feed.id, FeedBuild.directory.is_not(None)).order_by(FeedBuild.id.desc())).all()
+    for old in builds[KEEP_BUILDS:]:
+        if old.id != feed.published_build_id and old.directory:
+            shutil.rmtree(old.directory, ignore_errors=True)
+            old.directory = None
+    db.session.commit()

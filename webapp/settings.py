@@ -1,0 +1,187 @@
+"""Every setting comes from the environment (12-factor), parsed strictly, once, in one place.
+
+`SETTINGS` documents each one; the README's configuration table is generated from the same list.
+A bad value fails fast with a message that names the variable.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from cryptography.fernet import Fernet
+
+
+class SettingsError(ValueError):
+    """A setting has a value shoprelay cannot use."""
+
+
+def _int(value: str) -> int:
+    return int(value)
+
+
+def _float(value: str) -> float:
+    return float(value)
+
+
+def _share(value: str) -> float:
+    number = float(value)
+    if not 0 <= number <= 1:
+        raise ValueError("must be between 0 and 1")
+    return number
+
+
+def _positive_int(value: str) -> int:
+    number = int(value)
+    if number <= 0:
+        raise ValueError("must be a positive integer")
+    return number
+
+
+def _bool(value: str) -> bool:
+    lowered = value.strip().lower()
+    if lowered in ("1", "true", "yes", "on"):
+        return True
+    if lowered in ("0", "false", "no", "off", ""):
+        return False
+    raise ValueError("must be true or false")
+
+
+def _str(value: str) -> str:
+    return value
+
+
+def _database_url(value: str) -> str:
+    if value.startswith("postgres://"):  # Heroku-style URLs
+        value = "postgresql://" + value[len("postgres://"):]
+    if value.startswith("postgresql://"):
+        value = "postgresql+psycopg://" + value[len("postgresql://"):]
+    if not value.startswith(("sqlite:", "postgresql+psycopg:")):
+        raise ValueError("must be a sqlite:/// or postgresql:// URL")
+    return value
+
+
+def _redis_url(value: str) -> str:
+    if not value.startswith(("redis://", "rediss://", "unix://")):
+        raise ValueError("must be a redis:// URL")
+    return value
+
+
+def _log_level(value: str) -> str:
+    upper = value.upper()
+    if upper not in ("DEBUG", "INFO", "WARNING", "ERROR"):
+        raise ValueError("must be DEBUG, INFO, WARNING or ERROR")
+    return upper
+
+
+@dataclass(frozen=True)
+class Setting:
+    env: str
+    key: str
+    parse: Callable[[str], Any]
+    default: Any
+    help: str
+
+
+SETTINGS: tuple[Setting, ...] = (
+    Setting("DATABASE_URL", "DATABASE_URL", _database_url, None,
+            "Database; default SQLite file `instance/shoprelay.db`. `postgresql://user@host/db` at scale."),
+    Setting("REDIS_URL", "REDIS_URL", _redis_url, None,
+            "Redis for queues and rate limits; unset = `shoprelay up` starts an embedded Redis."),
+    Setting("SECRET_KEY", "SECRET_KEY", _str, None,
+            "Signs sessions and CSRF tokens; generated into `instance/secret_key` when unset."),
+    Setting("SHOPRELAY_ENCRYPTION_KEY", "ENCRYPTION_KEY", _str, None,
+            "Fernet key encrypting platform credentials; generated into `instance/encryption.key` when unset."),
+    Setting("SHOPRELAY_INSTANCE_PATH", "INSTANCE_PATH", _str, "instance",
+            "Folder for the SQLite file, generated keys, uploads and published feeds."),
+    Setting("SHOPRELAY_BASE_URL", "BASE_URL", _str, None,
+            "Public URL of this instance (used in feed URLs); default: the request's host."),
+    Setting("SHOPRELAY_LOG_LEVEL", "LOG_LEVEL", _log_level, "INFO", "DEBUG, INFO, WARNING or ERROR."),
+    Setting("SHOPRELAY_API_MAX_BYTES", "API_MAX_BYTES", _positive_int, 16 * 1024 * 1024,
+            "Largest accepted API request body (bytes); larger answers 413."),
+    Setting("SHOPRELAY_SOURCE_MAX_BYTES", "SOURCE_MAX_BYTES", _positive_int, 2 * 1024 * 1024 * 1024,
+            "Largest source file fetched or uploaded (bytes)."),
+    Setting("SHOPRELAY_FETCH_TIMEOUT", "FETCH_TIMEOUT", _float, 60.0,
+            "Seconds before fetching a source URL gives up."),
+    Setting("SHOPRELAY_SYNC_MAX_REMOVE_SHARE", "SYNC_MAX_REMOVE_SHARE", _share, 0.5,
+            "A sync that would remove more than this share of a source's products is held for confirmation."),
+    Setting("SHOPRELAY_FEED_MAX_LOSS_SHARE", "FEED_MAX_LOSS_SHARE", _share, 0.5,
+            "A feed build that loses more than this share of items is held back instead of published."),
+    Setting("SHOPRELAY_FEED_SPLIT_BYTES", "FEED_SPLIT_BYTES", _positive_int, 50 * 1024 * 1024,
+            "Klaviyo feeds are split into parts of at most this many bytes (Klaviyo: 100 MB max, 50 MB advised)."),
+    Setting("SHOPRELAY_DELIVERY_BATCH", "DELIVERY_BATCH", _positive_int, 500,
+            "Events one delivery job takes per round."),
+    Setting("SHOPRELAY_DELIVERY_TIMEOUT", "DELIVERY_TIMEOUT", _float, 15.0,
+            "Seconds before a platform request counts as timed out (and is retried)."),
+    Setting("SHOPRELAY_DELIVERY_LEASE_SECONDS", "DELIVERY_LEASE_SECONDS", _positive_int, 300,
+            "A worker's claim on events it is sending; when it dies, others take them after this long."),
+    Setting("SHOPRELAY_MAX_ATTEMPTS", "MAX_ATTEMPTS", _positive_int, 8,
+            "An event is dead-lettered only after at least this many attempts..."),
+    Setting("SHOPRELAY_MAX_EVENT_AGE_HOURS", "MAX_EVENT_AGE_HOURS", _float, 72.0,
+            "...and once it is older than this many hours."),
+    Setting("SHOPRELAY_BREAKER_MINUTES", "BREAKER_MINUTES", _float, 30.0,
+            "A destination failing continuously this long is paused with the reason."),
+    Setting("SHOPRELAY_BULK_THRESHOLD", "BULK_THRESHOLD", _positive_int, 50,
+            "Due events above which delivery switches to the platform's bulk endpoint."),
+    Setting("SHOPRELAY_ABANDONED_CHECKOUT_MINUTES", "ABANDONED_CHECKOUT_MINUTES", _positive_int, 60,
+            "A started checkout with no order after this delay becomes an abandoned checkout."),
+    Setting("SHOPRELAY_RETENTION_BODY_DAYS", "RETENTION_BODY_DAYS", _positive_int, 30,
+            "Delivered attempts' request/response bodies are pruned after this many days."),
+    Setting("SHOPRELAY_RETENTION_ROW_DAYS", "RETENTION_ROW_DAYS", _positive_int, 180,
+            "Delivered events' attempt rows are pruned after this many days (failures are kept)."),
+    Setting("SHOPRELAY_WEB_THREADS", "WEB_THREADS", _positive_int, 8, "Threads of the bundled web server."),
+)
+
+
+def load_settings(environ: Mapping[str, str] | None = None) -> dict[str, Any]:
+    """Parse every setting from the environment; raise SettingsError naming the bad variable."""
+    environ = os.environ if environ is None else environ
+    values: dict[str, Any] = {}
+    for setting in SETTINGS:
+        raw = environ.get(setting.env)
+        if raw is None or raw == "":
+            values[setting.key] = setting.default
+            continue
+        try:
+            values[setting.key] = setting.parse(raw)
+        except ValueError as exc:
+            raise SettingsError(f"{setting.env}={raw!r} is not valid: {exc}") from None
+    return values
+
+
+def resolve_instance(values: dict[str, Any]) -> dict[str, Any]:
+    """Fill what depends on the instance folder: SQLite path and the generated, persisted secrets."""
+    instance = Path(values["INSTANCE_PATH"]).resolve()
+    instance.mkdir(parents=True, exist_ok=True)
+    values["INSTANCE_PATH"] = str(instance)
+    if not values.get("DATABASE_URL"):
+        values["DATABASE_URL"] = f"sqlite:///{instance / 'shoprelay.db'}"
+    if not values.get("SECRET_KEY"):
+        values["SECRET_KEY"] = _persisted_secret(instance / "secret_key", lambda: secrets.token_hex(32))
+    if not values.get("ENCRYPTION_KEY"):
+        values["ENCRYPTION_KEY"] = _persisted_secret(
+            instance / "encryption.key", lambda: Fernet.generate_key().decode())
+    try:
+        Fernet(values["ENCRYPTION_KEY"].encode())
+    except (ValueError, TypeError):
+        raise SettingsError("SHOPRELAY_ENCRYPTION_KEY is not valid: must be a Fernet key "
+                            "(32 url-safe base64-encoded bytes)") from None
+    return values
+
+
+def _persisted_secret(path: Path, make: Callable[[], str]) -> str:
+    """Read a generated secret, or create it once with owner-only permissions."""
+    if path.exists():
+        return path.read_text().strip()
+    value = make()
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:  # another process won the race: use its value
+        return path.read_text().strip()
+    with os.fdopen(fd, "w") as handle:
+        handle.write(value)
+    return value

@@ -1,0 +1,1 @@
+"""RQ side of shoprelay: queues, jobs, the cron schedule and one adapter per platform."""

@@ -1,0 +1,1 @@
+"""The delivery engine: claim due outbox events, send them through the platform adapter, record outcomes."""

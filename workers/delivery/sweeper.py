@@ -1,0 +1,26 @@
+"""Find destinations with due work (including leases that ran out) and signal a delivery job for each."""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+from redis import Redis
+
+from webapp.extensions import db
+from webapp.models import Destination, Event
+from workers.delivery.claim import due_condition
+from workers.delivery.engine import is_batch_due, now_utc
+from workers.queue import JOB_DELIVER, deliver_signal_key, signal
+
+
+def sweep(redis: Redis) -> dict:
+    now = now_utc()
+    due_ids = set(db.session.scalars(
+        sa.select(Event.destination_id).where(due_condition(now)).distinct()).all())
+    signalled = []
+    for destination in db.session.scalars(sa.select(Destination).where(Destination.id.in_(due_ids))).all():
+        if not destination.enabled or destination.paused_at is not None or not is_batch_due(destination, now):
+            continue
+        # A signal already waiting (its key is set) is enough; the key expires if its job was lost.
+        if signal(redis, "delivery", JOB_DELIVER, deliver_signal_key(destination.id), destination.id):
+            signalled.append(destination.id)
+    return {"signalled": signalled}

@@ -1,0 +1,1 @@
+"""RQ job functions: take ids and plain values, reload rows, call plain functions in webapp.services."""

@@ -1,0 +1,16 @@
+"""RQ job on the cron (every minute): find due and stuck work in the database and signal it.
+
+This is what makes Redis disposable: a lost job, a flushed Redis or a killed worker only delays
+delivery until the next sweep.
+"""
+
+from __future__ import annotations
+
+from flask import current_app
+
+from workers.delivery.sweeper import sweep
+from workers.queue import connect
+
+
+def sweep_job() -> dict:
+    return sweep(connect(current_app.config["REDIS_URL"]))

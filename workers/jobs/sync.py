@@ -1,0 +1,15 @@
+"""RQ jobs for catalog syncs: run one, and the cron dispatcher that starts due ones."""
+
+from __future__ import annotations
+
+from webapp.services.catalog_dispatch import dispatch_due_syncs
+from webapp.services.catalog_sync import run_sync
+
+
+def sync_source_job(run_id: int) -> dict:
+    run = run_sync(run_id)
+    return {"run_id": run_id, "status": run.status if run else "missing"}
+
+
+def dispatch_due_syncs_job() -> dict:
+    return dispatch_due_syncs()

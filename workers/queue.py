@@ -1,0 +1,84 @@
+"""The one place that knows Redis and queue names. Imports nothing from webapp: jobs are named, not imported.
+
+Redis carries only "go look" signals; the database is the source of truth, so a lost or flushed
+Redis delays work (until the sweeper runs) but never loses it.
+"""
+
+from __future__ import annotations
+
+import logging
+from functools import lru_cache
+from typing import Any
+
+from redis import Redis
+from redis.exceptions import RedisError
+from rq import Queue
+from rq.job import Job
+
+log = logging.getLogger(__name__)
+
+QUEUE_NAMES = ("delivery", "sync", "feeds", "default")
+SIGNAL_TTL_SECONDS = 600
+
+# Job functions by name (module path strings), so the web side never imports worker code.
+JOB_SYNC_SOURCE = "workers.jobs.sync.sync_source_job"
+JOB_BUILD_FEED = "workers.jobs.feeds.build_feed_job"
+JOB_DELIVER = "workers.jobs.deliver.deliver_destination_job"
+JOB_IMPORT_ORDERS = "workers.jobs.imports.import_orders_job"
+
+
+@lru_cache(maxsize=8)
+def connect(url: str) -> Redis:
+    """A (cached, pooled) Redis client with explicit timeouts, so a dead Redis fails fast instead of hanging requests."""
+    return Redis.from_url(url, socket_connect_timeout=2, socket_timeout=5, health_check_interval=30)
+
+
+def get_queue(name: str, connection: Redis) -> Queue:
+    return Queue(name, connection=connection, default_timeout=3600)
+
+
+def enqueue(connection: Redis, queue: str, func: str, *args: Any, job_id: str | None = None,
+            **options: Any) -> Job:
+    """Enqueue a job by function path with ids and plain JSON values as arguments."""
+    options.setdefault("result_ttl", 3600)
+    options.setdefault("failure_ttl", 7 * 24 * 3600)
+    return get_queue(queue, connection).enqueue(func, *args, job_id=job_id, **options)
+
+
+def signal(connection: Redis, queue: str, func: str, key: str, *args: Any, **options: Any) -> bool:
+    """Enqueue a "go look" job unless one for `key` is already waiting.
+
+    The job clears the key when it starts (see `clear_signal`), so work that arrives while it runs
+    gets a fresh job instead of being swallowed by the running one.
+    """
+    if not connection.set(_signal_key(key), "1", nx=True, ex=SIGNAL_TTL_SECONDS):
+        return False
+    try:
+        enqueue(connection, queue, func, *args, result_ttl=60, **options)
+    except Exception:
+        connection.delete(_signal_key(key))
+        raise
+    return True
+
+
+def clear_signal(connection: Redis, key: str) -> None:
+    connection.delete(_signal_key(key))
+
+
+def safe_signal(url: str | None, queue: str, func: str, key: str, *args: Any, **options: Any) -> bool:
+    """Best-effort signal: with Redis down the caller's committed work still stands (the sweeper finds it)."""
+    if not url:
+        return False
+    try:
+        return signal(connect(url), queue, func, key, *args, **options)
+    except RedisError as exc:
+        log.warning("could not signal %s (%s); the sweeper will pick the work up", key, exc)
+        return False
+
+
+def deliver_signal_key(destination_id: int) -> str:
+    return f"deliver:{destination_id}"
+
+
+def _signal_key(key: str) -> str:
+    return f"shoprelay:signal:{key}"

@@ -1,0 +1,54 @@
+"""Periodic jobs declared as data and registered with RQ's own cron scheduler.
+
+Every entry is idempotent to run twice, so a restarted scheduler or two overlapping ticks are harmless.
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from rq.cron import CronScheduler
+
+from workers.queue import connect
+
+
+@dataclass(frozen=True)
+class Periodic:
+    name: str
+    func: str                   # dotted path of the job function
+    queue: str
+    cron: str | None = None     # cron expression (scheduler's local time)...
+    interval: int | None = None  # ...or every N seconds
+    timeout: int = 600
+
+
+PERIODIC_JOBS_ALL: tuple[Periodic, ...] = (
+    Periodic("sweep", "workers.jobs.sweep.sweep_job", "delivery", interval=60),
+    Periodic("dispatch-syncs", "workers.jobs.sync.dispatch_due_syncs_job", "sync", interval=60),
+    Periodic("abandoned-checkouts", "workers.jobs.checkouts.detect_abandoned_checkouts_job", "default",
+             interval=300),
+    Periodic("refresh-rfm", "workers.jobs.insight.refresh_rfm_job", "default", cron="15 3 * * *",
+             timeout=3600),
+    Periodic("retention", "workers.jobs.retention.prune_job", "default", cron="45 3 * * *", timeout=3600),
+)
+
+PERIODIC_JOBS = PERIODIC_JOBS_ALL
+
+
+def resolve(path: str) -> Callable:
+    module, _, name = path.rpartition(".")
+    return getattr(importlib.import_module(module), name)
+
+
+def build_scheduler(redis_url: str, jobs: tuple[Periodic, ...] = PERIODIC_JOBS) -> CronScheduler:
+    scheduler = CronScheduler(connection=connect(redis_url), )
+    for job in jobs:
+        scheduler.register(resolve(job.func), job.queue, cron=job.cron, interval=job.interval,
+                           job_timeout=job.timeout, result_ttl=600, failure_ttl=7 * 24 * 3600, name=job.name)
+    return scheduler
+
+
+def run_scheduler(redis_url: str) -> None:
+    build_scheduler(redis_url).start()
