@@ -7,10 +7,11 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from pathlib import Path
 
 import orjson
 import pytest
+
+from tests.fixtures import WOOCOMMERCE_SAMPLE
 
 
 @dataclass
@@ -107,7 +108,6 @@ def http_server() -> Iterator[LocalServer]:
         thread.join(timeout=5)
 
 
-WOOCOMMERCE_SAMPLE = Path("/work/shared/samples/woocommerce_sample_products.csv")
 
 CSV_SAMPLE = (
     "Product ID;Name;Regular price;Sale price;Categories;Images;Stock;Brand\n"

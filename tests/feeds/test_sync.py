@@ -7,6 +7,7 @@ import pytest
 import sqlalchemy as sa
 
 from tests.conftest import both_databases
+from tests.fixtures import WOOCOMMERCE_SAMPLE
 from webapp.models import Product, Source, SyncRun
 from webapp.schemas.sources import SourceCreate
 from webapp.services.catalog_dispatch import dispatch_due_syncs
@@ -14,7 +15,7 @@ from webapp.services.catalog_sync import SyncAlreadyRunning, request_sync, run_s
 from webapp.services.sources import create_source
 
 HEADER = "id,title,description,price,link,image,stock\n"
-WOO_SAMPLE = Path(__file__).resolve().parents[3] / "shared" / "samples" / "woocommerce_sample_products.csv"
+WOO_SAMPLE = WOOCOMMERCE_SAMPLE
 
 
 def _csv(rows):

@@ -13,13 +13,14 @@ import pytest
 import sqlalchemy as sa
 
 from tests.conftest import csrf_token
+from tests.fixtures import WOOCOMMERCE_SAMPLE
 from webapp.models import Product, Source, SyncRun
 from webapp.services.crypto import decrypt_json
 from webapp.services.progress import set_progress
 from webapp.services.source_queries import schedule_text
 
 HTMX = {"HX-Request": "true"}
-WOO_SAMPLE = Path("/work/shared/samples/woocommerce_sample_products.csv")
+WOO_SAMPLE = WOOCOMMERCE_SAMPLE
 PASSWORD = "feed-pass-never-shown-93"
 TOKEN = "tok-never-shown-5521"
 # Column names the detector does not know for the id and price: the user maps them.
