@@ -11,7 +11,7 @@ from webapp.models import Contact, ContactLtv
 from webapp.schemas.orders import parse_orders_payload
 from webapp.services.ingest import ingest_orders
 from webapp.services.ltv import ltv_json, recompute_all
-from webapp.services.rfm import quintile_scorer, refresh_rfm, segment_for
+from webapp.services.rfm import live_rfm, quintile_scorer, refresh_rfm, segment_for
 
 
 def _ingest(*orders):
@@ -99,3 +99,47 @@ def test_refresh_rfm_scores_only_contacts_with_fulfilled_orders(app, db):
     assert (best.rfm_recency, best.rfm_frequency, best.rfm_monetary) == (5, 1, 1)
     assert (worst.rfm_recency, worst.rfm_frequency, worst.rfm_monetary) == (1, 5, 5)
     assert worst.rfm_segment == "Can't lose them"
+
+
+@both_databases
+def test_live_rfm_equals_refresh_and_only_changes_are_written(app, db):
+    now = datetime(2026, 11, 22, tzinfo=UTC)
+    orders = []
+    for i in range(7):  # ties on purpose: contacts 2 and 3 have the same recency, 4 and 5 the same spend
+        placed = (now - timedelta(days=5 * min(i, 3) + i % 2)).isoformat()
+        for n in range(1 + i % 3):
+            orders.append(make_order(id=f"{i}-{n}", placed_at=placed, status="fulfilled", total=15 + 5 * (i // 2),
+                                     fulfilled_at=placed, customer={"email": f"c{i}@example.com"}))
+    orders.append(make_order(id="r", placed_at=now.isoformat(), status="partially_refunded", total=90,
+                             refunded_amount=30, refunded_at=now.isoformat(), customer={"email": "c6@example.com"}))
+    _ingest(*orders)
+    assert refresh_rfm(now) == 7
+    contacts = db.session.scalars(sa.select(Contact).order_by(Contact.id)).all()
+    for contact in contacts:
+        assert live_rfm(contact.id) == (contact.rfm_recency, contact.rfm_frequency, contact.rfm_monetary,
+                                        contact.rfm_segment)
+
+    statements: list[str] = []
+
+    def record(_conn, _cursor, statement, *_args) -> None:  # noqa: ANN001
+        statements.append(statement)
+
+    sa.event.listen(db.engine, "before_cursor_execute", record)
+    try:
+        refresh_rfm(now)  # nothing changed: nothing is written
+    finally:
+        sa.event.remove(db.engine, "before_cursor_execute", record)
+    assert statements and not [s for s in statements if s.lstrip().upper().startswith("UPDATE")]
+
+
+@both_databases
+def test_contact_api_scores_rfm_live_without_waiting_for_the_nightly_refresh(app, db, api):
+    placed = datetime(2026, 11, 20, tzinfo=UTC).isoformat()
+    _ingest(make_order(id="1", status="fulfilled", placed_at=placed, fulfilled_at=placed,
+                       customer={"email": "Ann@Example.com"}),
+            make_order(id="2", customer={"email": "bob@example.com"}))
+    body = api.get("/api/v1/contacts/ANN@example.com").get_json()
+    assert body["email"] == "ann@example.com"
+    assert body["rfm"] == {"recency": 1, "frequency": 1, "monetary": 1, "segment": "Lost"}
+    assert api.get("/api/v1/contacts/bob@example.com").get_json()["rfm"] is None
+    assert api.get("/api/v1/contacts/nobody@example.com").status_code == 404

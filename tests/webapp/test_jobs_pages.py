@@ -10,7 +10,7 @@ from rq.cron_scheduler_registry import get_registry_key
 
 from tests.conftest import csrf_token
 from workers.queue import enqueue, get_queue
-from workers.schedule import PERIODIC_JOBS_ALL, resolve
+from workers.schedule import PERIODIC_JOBS, resolve
 
 HTMX = {"HX-Request": "true"}
 
@@ -26,9 +26,9 @@ def test_page_lists_queues_periodic_jobs_and_missing_processes(logged_in) -> Non
     html = logged_in.get("/jobs/").get_data(as_text=True)
     for name in ("delivery", "sync", "feeds", "default"):
         assert f'<td class="mono">{name}</td>' in html
-    for periodic in PERIODIC_JOBS_ALL:
+    for periodic in PERIODIC_JOBS:
         assert f"<strong>{periodic.name}</strong>" in html
-    assert "every 1 min" in html and "cron 15 3 * * *" in html
+    assert "every 1 min" in html and "cron 45 3 * * *" in html
     assert "No scheduler is running." in html and "No worker is running" in html
     assert "No failed jobs." in html
     assert 'hx-trigger="every 5s"' in html
@@ -80,7 +80,7 @@ def test_delete_failed_job_without_htmx(logged_in, redis, worker) -> None:  # no
 
 def test_registered_scheduler_is_alive_and_shows_last_runs(logged_in, redis) -> None:  # noqa: ANN001
     scheduler = CronScheduler(connection=redis, name="test-scheduler")
-    sweep = next(job for job in PERIODIC_JOBS_ALL if job.name == "sweep")
+    sweep = next(job for job in PERIODIC_JOBS if job.name == "sweep")
     scheduler.register(resolve(sweep.func), sweep.queue, interval=sweep.interval, name=sweep.name)
     scheduler.register_birth()
     scheduler.enqueue_jobs()

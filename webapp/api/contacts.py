@@ -11,15 +11,25 @@ from webapp.extensions import db
 from webapp.models import Contact
 from webapp.security import api_key_required
 from webapp.services.contact_views import contact_json
+from webapp.services.rfm import live_rfm
 
 
 @bp.get("/contacts/<path:email>")
 @api_key_required
 def get_contact(email: str):  # noqa: ANN201
-    email = email.strip().lower()
-    contact = db.session.scalar(sa.select(Contact).where(sa.func.lower(Contact.email) == email))
+    contact = find_by_email(email)
     while contact is not None and contact.merged_into_id is not None:
         contact = db.session.get(Contact, contact.merged_into_id)
     if contact is None:
         raise not_found(f"contact {email!r}")
-    return jsonify(contact_json(contact))
+    body = contact_json(contact)
+    scores = live_rfm(contact.id)
+    body["rfm"] = None if scores is None else dict(zip(("recency", "frequency", "monetary", "segment"), scores,
+                                                           strict=True))
+    return jsonify(body)
+
+
+def find_by_email(email: str) -> Contact | None:
+    """Emails are stored trimmed and lower-cased (the order schema does it), so an exact match on the
+    unique index finds any spelling of the address."""
+    return db.session.scalar(sa.select(Contact).where(Contact.email == email.strip().lower()))

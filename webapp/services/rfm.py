@@ -1,6 +1,6 @@
 """RFM: recency, frequency and monetary scores (1–5 quintiles over fulfilled orders) and named segments.
 
-Scores are relative to the whole customer base, so they are refreshed together (nightly, after a
+Scores are relative to the whole customer base, so they are refreshed together (every 10 minutes, after a
 recompute, and on demand from the contacts page) rather than per order.
 """
 
@@ -92,23 +92,61 @@ def score_all(rows: Sequence[RfmInput], now: datetime) -> dict[int, tuple[int, i
     return result
 
 
-def refresh_rfm(now: datetime | None = None) -> int:
-    """Recompute every contact's RFM from its fulfilled orders; contacts without any get none."""
-    now = now or utcnow()
+def _per_contact() -> sa.Select:
+    """Per contact with at least one fulfilled order: last order time, order count, net spend."""
     refunded = sa.func.coalesce(Order.refunded_amount, 0)
-    rows = [RfmInput(contact_id, last, count, Decimal(value or 0)) for contact_id, last, count, value in
-            db.session.execute(
-                sa.select(Order.contact_id, sa.func.max(Order.placed_at), sa.func.count(),
-                          sa.func.sum(Order.total - refunded))
-                .where(Order.status.in_(FULFILLED), Order.contact_id.is_not(None))
-                .group_by(Order.contact_id)).all()]
+    return (sa.select(Order.contact_id.label("contact_id"), sa.func.max(Order.placed_at).label("last"),
+                      sa.func.count().label("frequency"), sa.func.sum(Order.total - refunded).label("monetary"))
+            .where(Order.status.in_(FULFILLED), Order.contact_id.is_not(None))
+            .group_by(Order.contact_id))
+
+
+def refresh_rfm(now: datetime | None = None) -> int:
+    """Recompute every contact's RFM from its fulfilled orders; contacts without any get none.
+
+    Only rows whose scores changed are written, so running it often (the scheduler does, every few
+    minutes) costs one grouped read and a handful of updates rather than rewriting every contact.
+    """
+    now = now or utcnow()
+    rows = [RfmInput(contact_id, last, count, Decimal(value or 0))
+            for contact_id, last, count, value in db.session.execute(_per_contact()).all()]
     scores = score_all(rows, now)
-    db.session.execute(sa.update(Contact).values(rfm_recency=None, rfm_frequency=None, rfm_monetary=None,
-                                                 rfm_segment=None).execution_options(synchronize_session=False))
+    stored = {cid: (r, f, m, segment) for cid, r, f, m, segment in db.session.execute(
+        sa.select(Contact.id, Contact.rfm_recency, Contact.rfm_frequency, Contact.rfm_monetary, Contact.rfm_segment)
+        .where(Contact.rfm_segment.is_not(None))).all()}
     updates = [{"id": cid, "rfm_recency": r, "rfm_frequency": f, "rfm_monetary": m, "rfm_segment": segment}
-               for cid, (r, f, m, segment) in scores.items()]
+               for cid, (r, f, m, segment) in scores.items() if stored.get(cid) != (r, f, m, segment)]
+    updates += [{"id": cid, "rfm_recency": None, "rfm_frequency": None, "rfm_monetary": None, "rfm_segment": None}
+                for cid in stored.keys() - scores.keys()]
     for start in range(0, len(updates), 1000):
         db.session.execute(sa.update(Contact), updates[start:start + 1000],
                            execution_options={"synchronize_session": False})
     db.session.commit()
-    return len(updates)
+    return len(scores)
+
+
+def live_rfm(contact_id: int) -> tuple[int, int, int, str] | None:
+    """One contact's (R, F, M, segment) against the customer base as it is right now.
+
+    Gives exactly what `refresh_rfm` would store (same "share strictly below" quintiles), in one
+    aggregate query, so the API never answers with scores older than the last order.
+    """
+    per = _per_contact().subquery()
+    own = db.session.execute(sa.select(per.c.last, per.c.frequency, per.c.monetary)
+                             .where(per.c.contact_id == contact_id)).first()
+    if own is None:
+        return None
+    last, frequency, monetary = own
+    below = db.session.execute(sa.select(
+        sa.func.count(),
+        sa.func.sum(sa.case((per.c.last < last, 1), else_=0)),
+        sa.func.sum(sa.case((per.c.frequency < frequency, 1), else_=0)),
+        sa.func.sum(sa.case((per.c.monetary < monetary, 1), else_=0)),
+    )).one()
+    total = below[0]
+
+    def score(count: int | None) -> int:
+        return min(5, 1 + int((count or 0) / total * 5))
+
+    r, f, m = score(below[1]), score(below[2]), score(below[3])
+    return r, f, m, segment_for(r, f, m)

@@ -1,4 +1,4 @@
-"""RQ job (nightly): refresh RFM scores across all contacts."""
+"""RQ job (every 10 minutes): refresh RFM scores across all contacts."""
 
 import logging
 
