@@ -82,3 +82,23 @@ def deliver_signal_key(destination_id: int) -> str:
 
 def _signal_key(key: str) -> str:
     return f"shoprelay:signal:{key}"
+
+
+# -- job heartbeats -------------------------------------------------------------------------------------
+# RQ keeps a SimpleWorker registered for the whole job timeout (hours for a sync), so a worker killed
+# mid-job still looks busy to RQ. The worker process beats this key every HEARTBEAT_SECONDS while a job
+# runs; a missing key means nobody is executing that job any more.
+HEARTBEAT_SECONDS = 3
+HEARTBEAT_TTL_SECONDS = 15
+
+
+def heartbeat_key(job_id: str) -> str:
+    return f"shoprelay:job-alive:{job_id}"
+
+
+def beat(connection: Redis, job_id: str) -> None:
+    connection.set(heartbeat_key(job_id), "1", ex=HEARTBEAT_TTL_SECONDS)
+
+
+def job_alive(connection: Redis, job_id: str) -> bool:
+    return bool(connection.exists(heartbeat_key(job_id)))

@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import threading
+from collections.abc import Iterator
 from typing import Any
 
 from flask import Flask
+from redis import Redis
+from redis.exceptions import RedisError
 from rq import SimpleWorker
 
-from workers.queue import QUEUE_NAMES, connect, get_queue
+from workers.queue import HEARTBEAT_SECONDS, QUEUE_NAMES, beat, connect, get_queue, heartbeat_key
 
 
 class AppWorker(SimpleWorker):
@@ -22,11 +27,35 @@ class AppWorker(SimpleWorker):
     def perform_job(self, job: Any, queue: Any, *args: Any, **kwargs: Any) -> bool:
         from webapp.extensions import db
 
-        with self.app.app_context():
+        with self.app.app_context(), heartbeat(self.connection, job.id):
             try:
                 return super().perform_job(job, queue, *args, **kwargs)
             finally:
                 db.session.remove()
+
+
+@contextlib.contextmanager
+def heartbeat(connection: Redis, job_id: str) -> Iterator[None]:
+    """Beat the job's heartbeat key from a side thread while the job runs (a blocking read or a long
+    transaction in the job must not make it look dead); the key goes when the job ends."""
+    stop = threading.Event()
+
+    def run() -> None:
+        while True:
+            with contextlib.suppress(RedisError):  # Redis away: the beat resumes when it is back
+                beat(connection, job_id)
+            if stop.wait(HEARTBEAT_SECONDS):
+                return
+
+    thread = threading.Thread(target=run, name=f"heartbeat-{job_id[:8]}", daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        thread.join(timeout=HEARTBEAT_SECONDS)
+        with contextlib.suppress(RedisError):
+            connection.delete(heartbeat_key(job_id))
 
 
 def make_worker(app: Flask, queues: list[str] | None = None) -> AppWorker:

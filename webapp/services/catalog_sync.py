@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 
 import sqlalchemy as sa
@@ -22,7 +22,6 @@ from webapp.services.schedules import next_run_after
 
 log = logging.getLogger(__name__)
 ACTIVE = ("queued", "running")
-STALE_RUNNING = timedelta(hours=3)
 
 
 class SyncAlreadyRunning(Exception):
@@ -42,10 +41,6 @@ def request_sync(source: Source, *, trigger: str = "manual", confirm_removals: b
     if db.engine.dialect.name == "postgresql":  # serialise concurrent requests for one source
         db.session.execute(sa.select(Source.id).where(Source.id == source.id).with_for_update())
     current = active_run(source.id)
-    if current is not None and current.status == "running" and current.started_at and \
-            utcnow() - current.started_at > STALE_RUNNING:
-        _finish(current, "failed", error="the worker running this sync stopped; it was abandoned")
-        current = None
     if current is not None:
         db.session.rollback()
         raise SyncAlreadyRunning(current)

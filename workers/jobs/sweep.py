@@ -8,9 +8,13 @@ from __future__ import annotations
 
 from flask import current_app
 
+from webapp.services.orphaned_runs import fail_orphaned_runs
 from workers.delivery.sweeper import sweep
 from workers.queue import connect
 
 
 def sweep_job() -> dict:
-    return sweep(connect(current_app.config["REDIS_URL"]))
+    connection = connect(current_app.config["REDIS_URL"])
+    result = sweep(connection)
+    orphans = fail_orphaned_runs(connection)  # sync runs / feed builds whose worker died
+    return {**result, "orphaned_runs": orphans} if orphans else result
