@@ -47,9 +47,11 @@ def stored_index(source_id: int) -> dict[str, int]:
 
     One int per product instead of an (id, hash) tuple: 137 MB instead of 229 MB at 1M products.
     """
-    rows = db.session.execute(
-        sa.select(ProductRow.external_id, ProductRow.id, ProductRow.content_hash)
-        .where(ProductRow.source_id == source_id).execution_options(yield_per=10000))
+    table = ProductRow.__table__
+    # Core, not the ORM: plain tuples, without the ORM's per-row loading (a third of a re-sync's time).
+    rows = db.session.connection().execute(
+        sa.select(table.c.external_id, table.c.id, table.c.content_hash).where(table.c.source_id == source_id)
+        .execution_options(yield_per=10000))
     return {external_id: (row_id << 64) | (digest & _HASH_MASK) for external_id, row_id, digest in rows}
 
 
