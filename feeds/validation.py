@@ -74,18 +74,25 @@ class FeedValidator:
         self._fill_patterns: dict[tuple[bool, ...], int] = {}
         self._seen: set[str] = set()
         # Imported here: feeds.writers imports this module, so a top-level import would be circular.
-        from feeds.writers.xml_escape import clean_text
+        from feeds.writers.xml_escape import clean_text, has_forbidden
 
-        self._clean = clean_text
+        self._clean, self._has_forbidden = clean_text, has_forbidden
 
     def check(self, item: dict[str, Any]) -> bool:
         """Normalise `item` in place; False (with the reason recorded) when it must be skipped."""
-        rules, clean = self.rules, self._clean
-        for name in rules.required:
-            value = item.get(name)
-            if type(value) is not str:
-                value = "" if value is None else str(value)
-            text = clean(value).strip()
+        rules = self.rules
+        values = [item.get(name) for name in rules.required]
+        # Usually every required field is clean text: one scan of them joined replaces a clean() per field.
+        try:
+            dirty = self._has_forbidden("".join(values))
+        except TypeError:  # a missing or non-text value: clean them one by one
+            dirty = True
+        for name, value in zip(rules.required, values, strict=True):
+            if dirty:
+                if type(value) is not str:
+                    value = "" if value is None else str(value)
+                value = self._clean(value)
+            text = value.strip()
             if not text:
                 return self._skip(item, "missing_required", name)
             item[name] = text

@@ -14,27 +14,41 @@ from dataclasses import dataclass
 
 from redis import Redis
 
-# KEYS: the log. ARGV: burst per second, per minute (0 = no limit), a unique member suffix.
-# Returns 0 when a slot was taken, else the microseconds to wait before it is worth trying again.
+# KEYS: the log. ARGV: burst per second, per minute (0 = no limit), a unique member prefix, slots wanted,
+# hold (microseconds). Returns {slots taken, microseconds to wait when none}. Slots taken for later use
+# are stamped `hold` in the future: a window then counts each of them from its reservation until a second
+# (a minute) after the latest moment it may be used, which covers the real send time whatever it is.
 _TAKE = """
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
 local burst = tonumber(ARGV[1])
 local per_min = tonumber(ARGV[2])
+local wanted = tonumber(ARGV[4])
+local stamp = now + tonumber(ARGV[5])
 redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now - 60000000)
+local room = wanted
 if burst > 0 then
-  if redis.call('ZCOUNT', KEYS[1], now - 1000000, '+inf') >= burst then
+  room = math.min(room, burst - redis.call('ZCOUNT', KEYS[1], now - 1000000, '+inf'))
+  if room <= 0 then
     local oldest = redis.call('ZRANGEBYSCORE', KEYS[1], now - 1000000, '+inf', 'WITHSCORES', 'LIMIT', 0, 1)
-    return math.max(1, tonumber(oldest[2]) + 1000000 - now)
+    return {0, math.max(1, tonumber(oldest[2]) + 1000000 - now)}
   end
 end
-if per_min > 0 and redis.call('ZCARD', KEYS[1]) >= per_min then
-  local oldest = redis.call('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES')
-  return math.max(1, tonumber(oldest[2]) + 60000000 - now)
+if per_min > 0 then
+  room = math.min(room, per_min - redis.call('ZCARD', KEYS[1]))
+  if room <= 0 then
+    local oldest = redis.call('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES')
+    return {0, math.max(1, tonumber(oldest[2]) + 60000000 - now)}
+  end
 end
-redis.call('ZADD', KEYS[1], now, now .. ':' .. ARGV[3])
-redis.call('PEXPIRE', KEYS[1], 61000)
-return 0
+local members = {}
+for i = 1, room do
+  members[#members + 1] = stamp
+  members[#members + 1] = now .. ':' .. ARGV[3] .. ':' .. i
+end
+redis.call('ZADD', KEYS[1], unpack(members))
+redis.call('PEXPIRE', KEYS[1], 61000 + math.ceil(tonumber(ARGV[5]) / 1000))
+return {room, 0}
 """
 
 
@@ -60,21 +74,61 @@ class RateLimiter:
         self._counter = 0
         self._instance = uuid.uuid4().hex[:12]
 
-    def try_acquire(self) -> float:
-        """Take a slot now (returns 0) or return the seconds to wait before trying again."""
-        if not self.limits.burst_per_second and not self.limits.per_minute:
-            return 0.0
-        self._counter += 1
-        micros = self._script(keys=[self.key], args=[int(self.limits.burst_per_second),
-                                                      int(self.limits.per_minute), f"{self._instance}-{self._counter}"])
-        return int(micros) / 1_000_000
+    @property
+    def unlimited(self) -> bool:
+        return not self.limits.burst_per_second and not self.limits.per_minute
 
-    def acquire(self, max_wait: float = 120.0) -> bool:
+    def try_acquire(self, wanted: int = 1, hold: float = 0.0) -> tuple[int, float]:
+        """Take up to `wanted` slots now, to be used within `hold` seconds: (slots taken, seconds to wait)."""
+        if self.unlimited:
+            return wanted, 0.0
+        self._counter += 1
+        taken, micros = self._script(keys=[self.key], args=[
+            int(self.limits.burst_per_second), int(self.limits.per_minute), f"{self._instance}-{self._counter}",
+            max(1, wanted), int(hold * 1_000_000)])
+        return int(taken), int(micros) / 1_000_000
+
+    def acquire_many(self, wanted: int, hold: float, max_wait: float = 120.0) -> int:
+        """Block until at least one of `wanted` slots is free (or `max_wait` passes); returns how many were taken.
+
+        One Redis round trip buys several single-event requests, instead of one per request.
+        """
         deadline = time.monotonic() + max_wait
         while True:
-            wait = self.try_acquire()
-            if wait <= 0:
-                return True
+            taken, wait = self.try_acquire(wanted, hold)
+            if taken:
+                return taken
             if time.monotonic() + wait > deadline:
-                return False
+                return 0
             time.sleep(min(wait + 0.001, 1.0))
+
+    def acquire(self, max_wait: float = 120.0) -> bool:
+        return self.acquire_many(1, 0.0, max_wait) == 1
+
+
+class Slots:
+    """Slots reserved ahead for a run of single requests; unused ones lapse after `hold` seconds."""
+
+    def __init__(self, limiter: RateLimiter | None, hold: float = 0.5, chunk: int = 32) -> None:
+        self.limiter, self.hold, self.chunk = limiter, hold, chunk
+        self.left = 0
+        self.valid_until = 0.0
+
+    def take(self, upcoming: int, max_wait: float) -> bool:
+        """One slot for the next request (`upcoming` = requests still to send, so no slot is reserved idly)."""
+        if self.limiter is None or self.limiter.unlimited:
+            return True
+        if self.left <= 0 or time.monotonic() >= self.valid_until:
+            deadline = time.monotonic() + max_wait
+            while True:
+                started = time.monotonic()
+                taken, wait = self.limiter.try_acquire(min(self.chunk, max(1, upcoming)), self.hold)
+                if taken:
+                    break
+                if started + wait > deadline:
+                    return False
+                time.sleep(min(wait + 0.001, 1.0))
+            # Redis stamped the slots at its own clock + hold, which is no earlier than `started` + hold.
+            self.left, self.valid_until = taken, started + self.hold
+        self.left -= 1
+        return True

@@ -5,6 +5,8 @@ the last year, 3 lines each, 2 Placed Order events per order for 2 destinations,
 once and every second event twice, one logged request per 10 attempts). Event payloads and request bodies
 are kept short: no page measured here reads them. Pages are timed through the Flask test client, logged in;
 every SQL statement is timed too, and the slowest one of each slow page is shown with EXPLAIN ANALYZE.
+The contacts page is timed twice: as served (its summary cached for a minute) and with the cached summary
+deleted before each request (the worst case, once a minute).
 Target: p95 under 150 ms for each page.
 
     SHOPRELAY_BENCH_ORDERS=20000 python -m pytest tests/benchmarks/bench_dashboard.py -m benchmark -s
@@ -20,6 +22,7 @@ from __future__ import annotations
 import os
 import re
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -27,6 +30,7 @@ from typing import Any
 import pytest
 
 from tests.benchmarks.bench_support import (
+    REDIS_URL,
     create_destinations,
     dispose,
     env_int,
@@ -206,13 +210,16 @@ def log_in(client: Any) -> None:
     assert response.status_code == 302, response.get_data(as_text=True)[:500]
 
 
-def time_page(client: Any, log: StatementLog, name: str, path: str) -> PageResult:
+def time_page(client: Any, log: StatementLog, name: str, path: str,
+              before_each: Callable[[], None] | None = None) -> PageResult:
     first = client.get(path)
     if first.status_code != 200:
         return PageResult(name, path, first.status_code, [])
     client.get(path)
     times = []
     for _ in range(REPEAT):
+        if before_each is not None:
+            before_each()
         log.entries.clear()
         log.active = True
         started = time.perf_counter()
@@ -222,6 +229,15 @@ def time_page(client: Any, log: StatementLog, name: str, path: str) -> PageResul
         assert response.status_code == 200, (path, response.status_code)
     slowest = max(log.entries, key=lambda entry: entry[0]) if log.entries else None
     return PageResult(name, path, 200, times, len(log.entries), slowest)
+
+
+def forget_contacts_summary() -> None:
+    from redis import Redis
+
+    from webapp.services.contact_insights import SUMMARY_KEY
+
+    with Redis.from_url(REDIS_URL) as connection:
+        connection.delete(SUMMARY_KEY)
 
 
 def next_link(html: str) -> str | None:
@@ -241,13 +257,17 @@ def explain(engine: Any, statement: str, parameters: Any) -> str:
 
 
 def measure_pages(database_url: str, instance: Path) -> list[PageResult]:
+    import sqlalchemy as sa
+
     from webapp.extensions import db
+    from webapp.models import User
     from webapp.security import create_user
 
     app = make_app(database_url, instance)
     log = StatementLog()
     with app.app_context():
-        create_user("bench@example.com", PASSWORD, is_admin=True)
+        if not db.session.scalar(sa.select(User.id).where(User.email == "bench@example.com")):  # a kept database
+            create_user("bench@example.com", PASSWORD, is_admin=True)
         log.attach(db.engine)
         db.session.remove()
     client = app.test_client()
@@ -262,6 +282,9 @@ def measure_pages(database_url: str, instance: Path) -> list[PageResult]:
     results.append(time_page(client, log, "orders list, deep page", deep))
     results.append(time_page(client, log, "order page", f"/orders/O{max(1, ORDERS - 500)}"))
     results.append(time_page(client, log, "contacts by LTV", "/contacts/?sort=ltv&dir=desc"))
+    # The worst case: the summary above the list is recounted (its one-minute cache just expired).
+    results.append(time_page(client, log, "contacts by LTV, summary not cached", "/contacts/?sort=ltv&dir=desc",
+                             before_each=forget_contacts_summary))
     report(results, app)
     dispose(app)
     return results

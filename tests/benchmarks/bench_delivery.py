@@ -15,7 +15,8 @@ p50 latency from ingest to the platform under 1 s in realtime mode when idle.
 Environment: SHOPRELAY_BENCH_EVENTS (backlog, default 100000), SHOPRELAY_BENCH_SINGLE_EVENTS (events in the
 single-request runs, default 10000), SHOPRELAY_BENCH_FLOOR_EVENTS (events the single-request floor
 sends, default 20000), SHOPRELAY_BENCH_LATENCY_ORDERS (default 100), SHOPRELAY_BENCH_BACKENDS (default
-postgresql), SHOPRELAY_BENCH_RUN_TIMEOUT (seconds per run, default 600).
+postgresql), SHOPRELAY_BENCH_RUN_TIMEOUT (seconds per run, default 600), SHOPRELAY_BENCH_BATCH (events
+claimed per round = per bulk request, default 1000).
 """
 
 from __future__ import annotations
@@ -56,7 +57,8 @@ SINGLE_EVENTS = min(EVENTS, env_int("SHOPRELAY_BENCH_SINGLE_EVENTS", 10_000))
 FLOOR_EVENTS = min(EVENTS, env_int("SHOPRELAY_BENCH_FLOOR_EVENTS", 20_000))
 LATENCY_ORDERS = env_int("SHOPRELAY_BENCH_LATENCY_ORDERS", 100)
 RUN_TIMEOUT = env_int("SHOPRELAY_BENCH_RUN_TIMEOUT", 600)
-BATCH = 500  # SHOPRELAY_DELIVERY_BATCH default: events claimed per round, so one bulk request per round
+# Events claimed per round (SHOPRELAY_DELIVERY_BATCH), so one bulk request per round: Klaviyo's bulk maximum.
+BATCH = env_int("SHOPRELAY_BENCH_BATCH", 1000)
 LINES = 3
 TARGET_SINGLE_SHARE = 0.6
 TARGET_BULK_PER_WORKER = 5000.0

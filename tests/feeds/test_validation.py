@@ -86,6 +86,19 @@ def test_check_normalises_the_item_in_place() -> None:
     assert item["additional_image_link"] == []
 
 
+@pytest.mark.parametrize("field", ["external_id", "title", "description", "link", "image_link"])
+@pytest.mark.parametrize("bad", ["\x00", "\x0b", "\ud800", "\uffff"])
+def test_forbidden_characters_are_removed_from_all_text_items(field: str, bad: str) -> None:
+    """All required fields are text here, so the one-scan fast path decides whether anything is cleaned."""
+    validator = FeedValidator(KLAVIYO_RULES, track_duplicates=False)
+    item = product(description="Long text. " * 20)
+    clean = dict(item)
+    assert validator.check(clean)
+    item[field] = item[field][:5] + bad + item[field][5:]
+    assert validator.check(item)
+    assert item[field] == clean[field] and bad not in item[field]
+
+
 @pytest.mark.parametrize(("rules", "fields", "reason"), [
     (KLAVIYO_RULES, {"title": None}, "missing_required:title"),
     (KLAVIYO_RULES, {"link": "shop.example/p"}, "bad_url:link"),

@@ -15,7 +15,16 @@ from tests.conftest import both_databases, csrf_token
 from tests.factories import make_order
 from webapp.models import Contact
 from webapp.services.contact_export import HEADER, export_csv
-from webapp.services.contact_insights import ltv_distribution, ltv_over_time, rfm_grid
+from webapp.services.contact_insights import (
+    SUMMARY_KEY,
+    compute_summary,
+    ltv_distribution,
+    ltv_over_time,
+    primary_currency,
+    rfm_grid,
+    segment_counts,
+    summary,
+)
 from webapp.services.contact_queries import COLUMNS, ContactFilters, list_contacts
 
 pytestmark = both_databases
@@ -80,6 +89,31 @@ def test_refresh_rfm_scores_everyone_with_a_fulfilled_order(logged_in, customers
     assert "RFM scores refreshed for 12 contacts" in logged_in.get("/contacts/").get_data(as_text=True)
     segments = db.session.scalars(sa.select(Contact.rfm_segment)).all()
     assert all(segments) and rfm_grid().total == 12
+
+
+def test_one_pass_summary_matches_the_separate_queries(logged_in, customers):
+    token = csrf_token(logged_in, "/contacts/")
+    logged_in.post("/contacts/rfm/refresh", data={"csrf_token": token})
+    together = compute_summary()
+    assert together.segments == segment_counts() and together.grid == rfm_grid() and together.grid.total == 12
+    assert together.currency == primary_currency() == "USD" and together.buckets == ltv_distribution("USD")
+
+
+def test_summary_is_cached_for_a_minute_and_dropped_on_rfm_refresh(logged_in, customers, db, redis, app):
+    html = logged_in.get("/contacts/").get_data(as_text=True)
+    assert "as of <time" in html and "the list below is live" in html
+    assert 0 < redis.ttl(SUMMARY_KEY) <= 60
+    assert summary().grid.total == 0  # nothing scored yet, and the cached copy says so
+    contact = db.session.scalar(sa.select(Contact).where(Contact.email == "person02@example.com"))
+    contact.rfm_segment, contact.rfm_recency, contact.rfm_frequency = "Champions", 5, 5
+    db.session.commit()
+    assert summary().grid.total == 0  # still the cached copy: at most a minute old
+    token = csrf_token(logged_in, "/contacts/")
+    logged_in.post("/contacts/rfm/refresh", data={"csrf_token": token})
+    assert not redis.exists(SUMMARY_KEY)
+    assert summary().grid.total == 12
+    app.config["REDIS_URL"] = None  # no Redis: computed on every view
+    assert summary().grid.total == 12
 
 
 def test_search_segment_filter_and_merged_contacts_hidden(logged_in, customers, api, db):

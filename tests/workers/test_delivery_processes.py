@@ -62,6 +62,17 @@ def _states(db) -> dict[str, int]:
     return dict(db.session.execute(sa.select(Event.state, sa.func.count()).group_by(Event.state)).all())
 
 
+def _drain_with_workers(app, db, destination_id: int, *, jobs: int, workers: int, **settings) -> dict[str, int]:
+    """Queue `jobs` delivery jobs, run `workers` real worker processes in burst mode, return event states."""
+    connection = connect(REDIS_URL)
+    for _ in range(jobs):
+        enqueue(connection, "delivery", JOB_DELIVER, destination_id)
+    processes = [_worker_process(app, "--burst", **settings) for _ in range(workers)]
+    for process in processes:
+        _finished(process)
+    return _states(db)
+
+
 def _orders(api, count: int) -> None:
     response = api.post("/api/v1/orders", json={"orders": [make_order(id=f"o{i}") for i in range(count)]})
     assert response.status_code == 202
@@ -96,13 +107,7 @@ def test_two_workers_never_send_the_same_event(app, api, db, fake, make_destinat
     dest = make_destination("klaviyo", events=["placed_order"])
     fake.timeout_next(400, delay=0.005, platform="klaviyo")
     _orders(api, 120)
-    connection = connect(REDIS_URL)
-    for _ in range(6):
-        enqueue(connection, "delivery", JOB_DELIVER, dest["id"])
-    workers = [_worker_process(app, "--burst", delivery_batch=10, bulk_threshold=100000) for _ in range(2)]
-    for process in workers:
-        _finished(process)
-    states = _states(db)
+    states = _drain_with_workers(app, db, dest["id"], jobs=6, workers=2, delivery_batch=10, bulk_threshold=100000)
     assert states == {"delivered": 120}, (states, _failed_jobs())
     requests = fake.requests_for("klaviyo", "/klaviyo/api/events")
     assert len(requests) == 120
@@ -113,12 +118,22 @@ def test_rate_limit_holds_across_three_workers(app, api, db, fake, make_destinat
     dest = make_destination("klaviyo", events=["placed_order"],
                             rate_limits={"burst_per_second": 5, "per_minute": 1000})
     _orders(api, 25)
-    connection = connect(REDIS_URL)
-    for _ in range(3):
-        enqueue(connection, "delivery", JOB_DELIVER, dest["id"])
-    workers = [_worker_process(app, "--burst", delivery_batch=5, bulk_threshold=100000) for _ in range(3)]
-    for process in workers:
-        _finished(process)
-    states = _states(db)
+    states = _drain_with_workers(app, db, dest["id"], jobs=3, workers=3, delivery_batch=5, bulk_threshold=100000)
     assert states == {"delivered": 25}, (states, _failed_jobs())
     assert fake.max_requests_in_window("klaviyo", 0.9) <= 5
+
+
+def test_two_workers_drain_one_bulk_backlog_without_duplicates(app, api, db, fake, make_destination, redis):
+    dest = make_destination("klaviyo", events=["placed_order", "ordered_product"])
+    for start in range(0, 200, 100):
+        response = api.post("/api/v1/orders", json={"orders": [make_order(id=f"o{i}")
+                                                               for i in range(start, start + 100)]})
+        assert response.status_code == 202
+    states = _drain_with_workers(app, db, dest["id"], jobs=4, workers=2, delivery_batch=30, bulk_threshold=5)
+    assert states == {"delivered": 600}, (states, _failed_jobs())  # Placed Order + 2 Ordered Product each
+    assert fake.klaviyo_duplicates == 0 and len(fake.klaviyo_events) == 600
+    assert all(r.path.endswith("/event-bulk-create-jobs") for r in fake.requests_for("klaviyo"))
+    attempts = db.session.execute(sa.text("SELECT event_id, count(*) FROM delivery_attempts GROUP BY event_id"))
+    assert {count for _, count in attempts} == {1}
+    leasers = db.session.execute(sa.text("SELECT count(DISTINCT leased_by) FROM events")).scalar_one()
+    assert leasers == 0  # every lease cleared on settling

@@ -24,13 +24,14 @@ def _int_arg(name: str) -> int | None:
 
 
 def _overview() -> dict:
-    """Segment counts, the RFM grid and the LTV distribution shown above the list."""
-    currency = insights.primary_currency()
-    buckets = insights.ltv_distribution(currency) if currency else []
+    """Segment counts, the RFM grid and the LTV distribution shown above the list (cached for a minute)."""
+    summary = insights.summary()
+    buckets, currency = summary.buckets, summary.currency
     chart = bar_chart([label for label, _ in buckets], [count for _, count in buckets],
                       title=f"Contacts by net lifetime value ({currency})") if buckets else ""
-    return {"segments": insights.segment_counts(), "grid": insights.rfm_grid(), "currency": currency,
-            "buckets": buckets, "ltv_chart": chart}
+    return {"segments": summary.segments, "grid": summary.grid, "currency": currency, "buckets": buckets,
+            "ltv_chart": chart, "summary_as_of": summary.as_of,
+            "summary_ttl": insights.SUMMARY_TTL_SECONDS}
 
 
 @bp.get("/")
@@ -56,6 +57,7 @@ def export():  # noqa: ANN201
 @bp.post("/rfm/refresh")
 def refresh():  # noqa: ANN201
     scored = refresh_rfm()
+    insights.forget_summary()
     flash(f"RFM scores refreshed for {scored:,} contact{'s' if scored != 1 else ''}.", "success")
     return redirect(url_for("contacts.index"))
 

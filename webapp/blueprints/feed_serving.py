@@ -26,7 +26,7 @@ def serve(token: str, filename: str) -> Response:
     use_gzip = served.gz_path is not None and "gzip" in request.accept_encodings
     path = served.gz_path if use_gzip else served.path
     etag = served.sha256[:40] + ("-gz" if use_gzip else "")  # each representation has its own strong ETag
-    modified = served.build.finished_at.replace(microsecond=0)
+    modified = served.finished_at.replace(microsecond=0)
     if _not_modified(etag, modified):  # answered without opening the file
         response = Response(status=304)
     elif request.method == "HEAD":

@@ -41,6 +41,10 @@ class Event(Base):
     __table_args__ = (
         sa.UniqueConstraint("destination_id", "name", "unique_id"),
         sa.Index("ix_events_due", "destination_id", "state", "next_attempt_at"),
+        # The claim's ordered scan: ORDER BY next_attempt_at, id LIMIT n stops after n rows of due work.
+        sa.Index("ix_events_claim", "destination_id", "next_attempt_at", "id",
+                 postgresql_where=sa.text("state IN ('pending', 'retrying')"),
+                 sqlite_where=sa.text("state IN ('pending', 'retrying')")),
         sa.Index("ix_events_state_created", "state", "created_at"),
     )
 

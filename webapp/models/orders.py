@@ -14,6 +14,8 @@ class Contact(Timestamps, Base):
     """A customer, matched by customer id, then email, then phone."""
 
     __tablename__ = "contacts"
+    # "Best customers first" is a keyset page on (ltv_primary, id): one backward index range, no sort of ties.
+    __table_args__ = (sa.Index("ix_contacts_ltv_primary_id", "ltv_primary", "id"),)
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
     customer_id: Mapped[str | None] = mapped_column(sa.String(255), unique=True)
@@ -30,7 +32,7 @@ class Contact(Timestamps, Base):
     last_order_at: Mapped[datetime | None] = mapped_column(index=True)
     orders_count: Mapped[int] = mapped_column(default=0)
     # Sort key for "best customers": net LTV in the contact's main currency.
-    ltv_primary: Mapped[Decimal] = mapped_column(Money, default=Decimal(0), index=True)
+    ltv_primary: Mapped[Decimal] = mapped_column(Money, default=Decimal(0))
     ltv_primary_currency: Mapped[str | None] = mapped_column(sa.String(3))
     avg_days_between_orders: Mapped[float | None]
     rfm_recency: Mapped[int | None]

@@ -4,16 +4,21 @@ and what was sent about a contact to each platform.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
+from typing import Any
 
+import orjson
 import sqlalchemy as sa
+from flask import current_app
+from redis.exceptions import RedisError
 from sqlalchemy.orm import selectinload
 
 from webapp.extensions import db
-from webapp.models import Contact, Destination, Event, Order
+from webapp.models import Contact, Destination, Event, Order, utcnow
 from webapp.services.charts import Series
 from webapp.services.ltv import contribution
 from webapp.services.rfm import SEGMENTS
@@ -30,8 +35,13 @@ class SegmentCount:
 
 def segment_counts() -> list[SegmentCount]:
     """Every named segment with its rule and how many contacts are in it, plus the unscored ones."""
-    counts = dict(db.session.execute(sa.select(Contact.rfm_segment, sa.func.count())
-                                     .where(LIVE).group_by(Contact.rfm_segment)).all())
+    return _segment_rows(dict(db.session.execute(sa.select(Contact.rfm_segment, sa.func.count())
+                                                 .where(LIVE).group_by(Contact.rfm_segment)).all()))
+
+
+def _segment_rows(counts: dict[str | None, int]) -> list[SegmentCount]:
+    """Named segments in rule order, then renamed ones, then the unscored count."""
+    counts = dict(counts)
     rows = [SegmentCount(rule.name, rule.rule, counts.pop(rule.name, 0)) for rule in SEGMENTS]
     unscored = counts.pop(None, 0)
     rows += [SegmentCount(name, "", count) for name, count in sorted(counts.items())]  # renamed rules
@@ -96,6 +106,97 @@ def ltv_distribution(currency: str, edges: Sequence[int] = LTV_EDGES) -> list[tu
     counts = dict(db.session.execute(sa.select(bucket, sa.func.count()).where(
         LIVE, Contact.ltv_primary_currency == currency).group_by(sa.literal_column("bucket"))).all())
     return [(label, counts.get(index, 0)) for index, label in enumerate(ltv_bucket_labels(edges))]
+
+
+@dataclass(frozen=True)
+class ContactsSummary:
+    """What the contacts page shows above the list, computed together and cached briefly (see summary())."""
+
+    segments: list[SegmentCount]
+    grid: RfmGrid
+    currency: str | None
+    buckets: list[tuple[str, int]]
+    as_of: datetime
+
+
+SUMMARY_KEY = "shoprelay:contacts:summary"
+SUMMARY_TTL_SECONDS = 60
+
+
+def compute_summary(edges: Sequence[int] = LTV_EDGES) -> ContactsSummary:
+    """Segment counts, RFM grid, primary currency and its LTV buckets from one scan of the live contacts.
+
+    One GROUP BY over (currency, bucket, segment, R, F) yields at most a few thousand groups, which are
+    folded here into the four summaries: one pass instead of four full scans (~35-45 ms each at 200k).
+    """
+    value = Contact.ltv_primary
+    bucket = sa.case(*((value <= edge, index) for index, edge in enumerate(edges)),
+                     else_=len(edges)).label("bucket")
+    keys = (Contact.ltv_primary_currency, Contact.rfm_segment, Contact.rfm_recency, Contact.rfm_frequency)
+    rows = db.session.execute(sa.select(*keys, bucket, sa.func.count()).where(LIVE)
+                              .group_by(*keys, sa.literal_column("bucket"))).all()
+    segment_totals: dict[str | None, int] = {}
+    cells: dict[tuple[int, int], int] = {}
+    per_currency: dict[str, int] = {}
+    buckets: dict[tuple[str, int], int] = {}
+    for currency, segment, recency, frequency, index, count in rows:
+        segment_totals[segment] = segment_totals.get(segment, 0) + count
+        if recency is not None and frequency is not None:
+            cell = (int(recency), int(frequency))
+            cells[cell] = cells.get(cell, 0) + count
+        if currency is not None:
+            per_currency[currency] = per_currency.get(currency, 0) + count
+            buckets[currency, index] = buckets.get((currency, index), 0) + count
+    primary = min(per_currency, key=lambda code: (-per_currency[code], code)) if per_currency else None
+    distribution = [(label, buckets.get((primary, index), 0))
+                    for index, label in enumerate(ltv_bucket_labels(edges))] if primary else []
+    return ContactsSummary(_segment_rows(segment_totals), RfmGrid(cells), primary, distribution, utcnow())
+
+
+def summary() -> ContactsSummary:
+    """The summary as of at most SUMMARY_TTL_SECONDS ago (the page says when): it only moves with ingest
+    and RFM refreshes, and recomputing it on every view cost most of the page's time at 200k contacts.
+    Without Redis (or when it fails) it is computed fresh."""
+    redis = _redis()
+    if redis is not None:
+        with contextlib.suppress(RedisError, ValueError, TypeError, KeyError):
+            cached = redis.get(SUMMARY_KEY)
+            if cached:
+                return _summary_from_json(orjson.loads(cached))
+    fresh = compute_summary()
+    if redis is not None:
+        with contextlib.suppress(RedisError):
+            redis.set(SUMMARY_KEY, orjson.dumps(_summary_json(fresh)), ex=SUMMARY_TTL_SECONDS)
+    return fresh
+
+
+def forget_summary() -> None:
+    """Drop the cached summary (after an RFM refresh the user expects the new scores at once)."""
+    redis = _redis()
+    if redis is not None:
+        with contextlib.suppress(RedisError):
+            redis.delete(SUMMARY_KEY)
+
+
+def _redis():  # noqa: ANN202 - redis.Redis | None
+    from workers.queue import connect
+
+    url = current_app.config.get("REDIS_URL")
+    return connect(url) if url else None
+
+
+def _summary_json(value: ContactsSummary) -> dict[str, Any]:
+    return {"segments": [[s.name, s.rule, s.count] for s in value.segments],
+            "grid": [[r, f, count] for (r, f), count in value.grid.cells.items()],
+            "currency": value.currency, "buckets": value.buckets, "as_of": value.as_of.isoformat()}
+
+
+def _summary_from_json(data: dict[str, Any]) -> ContactsSummary:
+    return ContactsSummary(
+        segments=[SegmentCount(name, rule, count) for name, rule, count in data["segments"]],
+        grid=RfmGrid({(r, f): count for r, f, count in data["grid"]}), currency=data["currency"],
+        buckets=[(label, count) for label, count in data["buckets"]],
+        as_of=datetime.fromisoformat(data["as_of"]))
 
 
 @dataclass(frozen=True)

@@ -24,28 +24,113 @@ class ContactChange:
     merged_ids: tuple[int, ...] = ()
 
 
+IDENTIFIERS = ("customer_id", "email", "phone")
+_UNSAVED = 1 << 62  # sorts contacts created in this batch after every stored one, as their ids will
+
+
+@dataclass
+class _Customer:
+    id: str | None
+    email: str | None
+    phone: str | None
+
+
+class ContactBook:
+    """The contacts a batch of orders can touch, loaded with one query and indexed in memory.
+
+    Matching then costs no query per order and sees contacts created or changed earlier in the same
+    batch. The index may hold stale entries (a value moved away); lookups re-check the current value.
+    """
+
+    def __init__(self) -> None:
+        self._index: dict[str, dict[str, list[Contact]]] = {name: {} for name in IDENTIFIERS}
+        self._unsaved: dict[int, int] = {}  # id(contact) -> creation order, for contacts without an id yet
+
+    @classmethod
+    def load(cls, customers: list[Any]) -> ContactBook:
+        """Every stored contact (merged-away ones too) holding an identifier of these customers."""
+        book = cls()
+        values = {name: sorted({v for c in customers if (v := getattr(c, "id" if name == "customer_id" else name))})
+                  for name in IDENTIFIERS}
+        clauses = [getattr(Contact, name).in_(found) for name, found in values.items() if found]
+        if clauses:
+            for contact in db.session.scalars(sa.select(Contact).where(sa.or_(*clauses))).all():
+                book.add(contact)
+            book._load_merge_targets()
+        return book
+
+    def _load_merge_targets(self) -> None:
+        """Bring the contacts that merged-away matches point at into the session (one query per hop)."""
+        wanted = {c.merged_into_id for entries in self._index.values() for found in entries.values()
+                  for c in found if c.merged_into_id is not None}
+        seen: set[int] = set()
+        while wanted - seen:
+            batch = sorted(wanted - seen)
+            seen |= wanted
+            loaded = db.session.scalars(sa.select(Contact).where(Contact.id.in_(batch))).all()
+            wanted = {c.merged_into_id for c in loaded if c.merged_into_id is not None}
+
+    def add(self, contact: Contact) -> None:
+        """Index the contact under its current identifiers (call again after changing them)."""
+        if contact.id is None and id(contact) not in self._unsaved:
+            self._unsaved[id(contact)] = len(self._unsaved)
+        for name in IDENTIFIERS:
+            value = getattr(contact, name)
+            if value:
+                found = self._index[name].setdefault(value, [])
+                if contact not in found:
+                    found.append(contact)
+
+    def holders(self, name: str, value: str, besides: Contact) -> list[Contact]:
+        """Contacts other than `besides` that hold `value` in column `name` right now."""
+        return [c for c in self._index[name].get(value, ()) if c is not besides and getattr(c, name) == value]
+
+    def find(self, customer_id: str | None, email: str | None, phone: str | None) -> list[Contact]:
+        """Every distinct live contact any identifier points at, best match (customer id) first."""
+        found: list[Contact] = []
+        for name, value in (("customer_id", customer_id), ("email", email), ("phone", phone)):
+            if not value:
+                continue
+            candidates = [c for c in self._index[name].get(value, ()) if getattr(c, name) == value]
+            if not candidates:
+                continue
+            contact = live(min(candidates, key=self._rank))
+            if contact not in found:
+                found.append(contact)
+        return found
+
+    def _rank(self, contact: Contact) -> tuple[bool, int]:
+        # The stored query's order: live before merged-away, then oldest (lowest id) first.
+        return contact.merged_into_id is not None, (
+            contact.id if contact.id is not None else _UNSAVED + self._unsaved.get(id(contact), 0))
+
+
+def live(contact: Contact) -> Contact:
+    """Follow merges to the contact that absorbed this one (identity map hits when preloaded)."""
+    while contact.merged_into_id is not None:
+        contact = db.session.get(Contact, contact.merged_into_id)
+    return contact
+
+
 def find_contact(customer_id: str | None, email: str | None, phone: str | None) -> list[Contact]:
     """Every distinct live contact any identifier points at, best match (customer id) first."""
-    found: list[Contact] = []
-    for column, value in ((Contact.customer_id, customer_id), (Contact.email, email), (Contact.phone, phone)):
-        if not value:
-            continue
-        contact = db.session.scalars(sa.select(Contact).where(column == value)
-                                     .order_by(Contact.merged_into_id.is_not(None), Contact.id).limit(1)).first()
-        while contact is not None and contact.merged_into_id is not None:  # follow merges
-            contact = db.session.get(Contact, contact.merged_into_id)
-        if contact is not None and contact not in found:
-            found.append(contact)
-    return found
+    customer = _Customer(customer_id, email, phone)
+    return ContactBook.load([customer]).find(customer_id, email, phone)
 
 
-def upsert_contact(customer: Any, address: dict[str, Any] | None, at: datetime) -> ContactChange:
-    """Create or update the contact of an order's `customer`; merge contacts it proves are one person."""
-    matches = find_contact(customer.id, customer.email, customer.phone)
+def upsert_contact(customer: Any, address: dict[str, Any] | None, at: datetime,
+                   book: ContactBook | None = None) -> ContactChange:
+    """Create or update the contact of an order's `customer`; merge contacts it proves are one person.
+
+    With a `book` (a batch) nothing is flushed unless an identifier moves between contacts or contacts
+    merge; new contacts get their ids at the caller's next flush. Without one the contact is flushed.
+    """
+    standalone = book is None
+    book = book or ContactBook.load([customer])
+    matches = book.find(customer.id, customer.email, customer.phone)
     if not matches:
         contact = Contact(customer_id=customer.id, email=customer.email, phone=customer.phone)
         db.session.add(contact)
-        db.session.flush()
         change = ContactChange(contact, created=True)
     else:
         contact = matches[0]
@@ -53,14 +138,18 @@ def upsert_contact(customer: Any, address: dict[str, Any] | None, at: datetime) 
         for other in matches[1:]:
             merge_contacts(contact, other)
         change.merged_ids = tuple(other.id for other in matches[1:])
-    for name in ("customer_id", "email", "phone"):
+    book.add(contact)
+    for name in IDENTIFIERS:
         value = getattr(customer, name if name != "customer_id" else "id")
         if value and getattr(contact, name) != value:
-            if name != "phone":  # unique: a merged-away row may still hold it
-                column = getattr(Contact, name)
-                db.session.execute(sa.update(Contact).where(column == value, Contact.id != contact.id)
-                                   .values({name: None}).execution_options(synchronize_session="fetch"))
+            if name != "phone":  # unique: another row (maybe merged-away) may still hold it
+                holders = book.holders(name, value, besides=contact)
+                for holder in holders:
+                    setattr(holder, name, None)
+                if holders:
+                    db.session.flush()  # the old holder lets go before the new one takes it
             setattr(contact, name, value)
+            book.add(contact)
     for name in ("first_name", "last_name"):
         value = getattr(customer, name)
         if value:
@@ -75,6 +164,8 @@ def upsert_contact(customer: Any, address: dict[str, Any] | None, at: datetime) 
     if fingerprint != contact.profile_fingerprint:
         contact.profile_fingerprint = fingerprint
         change.profile_changed = True
+    if standalone:
+        db.session.flush()
     return change
 
 

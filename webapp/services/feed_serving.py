@@ -1,44 +1,64 @@
-"""Serving published feed files: which file a URL means, basic auth, and the fetch log."""
+"""Serving published feed files: which file a URL means, basic auth, and the fetch log.
+
+A platform polls its feed URL, mostly with a conditional GET answered 304, so this path stays cheap:
+one Core query finds the feed and its published build together, and the fetch log is one Core INSERT
+(no ORM objects, no unit of work) committed with the request.
+"""
 
 from __future__ import annotations
 
 import hmac
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 
 import sqlalchemy as sa
 
 from webapp.extensions import db
-from webapp.models import Feed, FeedBuild, FeedFetch
+from webapp.models import Feed, FeedBuild, FeedFetch, utcnow
 from webapp.services.crypto import decrypt_json
 
 
-@dataclass
+@dataclass(frozen=True, slots=True)
+class FeedTarget:
+    """The few feed columns serving needs (no ORM object: this runs for every platform poll)."""
+
+    id: int
+    format: str
+    basic_auth_username: str | None
+    basic_auth_password_encrypted: str | None
+
+
+@dataclass(frozen=True, slots=True)
 class ServedFile:
-    feed: Feed
-    build: FeedBuild
     path: Path
     sha256: str
     gz_path: Path | None
+    finished_at: datetime
 
 
-def resolve(token: str, filename: str) -> tuple[Feed | None, ServedFile | None]:
-    """The feed for a token and the published part named `filename` (None when not published)."""
-    feed = db.session.scalar(sa.select(Feed).where(Feed.token == token))
-    if feed is None or not feed.published_build_id:
+_RESOLVE = (sa.select(Feed.id, Feed.format, Feed.basic_auth_username, Feed.basic_auth_password_encrypted,
+                      FeedBuild.directory, FeedBuild.parts, FeedBuild.finished_at)
+            .outerjoin(FeedBuild, FeedBuild.id == Feed.published_build_id))
+
+
+def resolve(token: str, filename: str) -> tuple[FeedTarget | None, ServedFile | None]:
+    """The feed for a token and its published part named `filename` (None when not published), in one query."""
+    row = db.session.execute(_RESOLVE.where(Feed.token == token)).first()
+    if row is None:
+        return None, None
+    feed = FeedTarget(row.id, row.format, row.basic_auth_username, row.basic_auth_password_encrypted)
+    if not row.directory or row.finished_at is None:
         return feed, None
-    build = db.session.get(FeedBuild, feed.published_build_id)
-    if build is None or not build.directory:
-        return feed, None
-    for part in build.parts:
+    for part in row.parts or ():
         if part["name"] == filename:
-            path = Path(build.directory) / filename
+            path = Path(row.directory) / filename
             gz = path.with_name(filename + ".gz")
-            return feed, ServedFile(feed, build, path, part["sha256"], gz if gz.exists() else None)
+            return feed, ServedFile(path, part["sha256"], gz if gz.exists() else None, row.finished_at)
     return feed, None
 
 
-def check_basic_auth(feed: Feed, username: str | None, password: str | None) -> bool:
+def check_basic_auth(feed: FeedTarget | Feed, username: str | None, password: str | None) -> bool:
     """Constant-time comparison of both parts (no early exit on a wrong username)."""
     if not feed.basic_auth_username:
         return True
@@ -48,8 +68,13 @@ def check_basic_auth(feed: Feed, username: str | None, password: str | None) -> 
     return user_ok and password_ok
 
 
+_LOG_FETCH = sa.insert(FeedFetch.__table__)
+
+
 def log_fetch(feed_id: int, path: str, method: str, status: int, size: int, user_agent: str | None,
               ip: str | None) -> None:
-    db.session.add(FeedFetch(feed_id=feed_id, path=path[:255], method=method, status=status, bytes=size,
-                             user_agent=(user_agent or "")[:512] or None, ip=(ip or "")[:64] or None))
+    """Record one fetch (every one: it is the proof the platform picked the feed up) with a single INSERT."""
+    db.session.execute(_LOG_FETCH, {
+        "feed_id": feed_id, "fetched_at": utcnow(), "path": path[:255], "method": method, "status": status,
+        "bytes": size, "user_agent": (user_agent or "")[:512] or None, "ip": (ip or "")[:64] or None})
     db.session.commit()

@@ -1,7 +1,15 @@
-"""Orders in: upsert each order, its contact and LTV, and derive its events, all in one transaction."""
+"""Orders in: upsert each order, its contact and LTV, and derive its events, all in one transaction.
+
+Set-based per batch (see tests/benchmarks/RESULTS-orders.md, issue 5): a batch costs about fifteen
+statements, not fifteen per order. Contacts are matched in memory against one query's worth of
+candidates (`contacts.ContactBook`), orders and lines go in with Core executemany, LTV deltas are
+summed per (contact, currency) and contact summaries refreshed once. Per order, in batch order,
+only pure Python runs, so the result is the same as ingesting the orders one by one.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -13,8 +21,14 @@ from webapp.extensions import db
 from webapp.models import Contact, Order, OrderLine, utcnow
 from webapp.schemas.orders import CanonicalOrder, line_keys, order_to_canonical_json
 from webapp.services import ltv, order_state
-from webapp.services.contacts import ContactChange, contact_payload, upsert_contact
+from webapp.services.contacts import ContactBook, contact_payload, live, upsert_contact
 from webapp.services.outbox import NewEvent, Target, active_targets, write_events
+
+ORDERS = Order.__table__
+LINES = OrderLine.__table__
+LINE_FIELDS = ("product_id", "sku", "name", "quantity", "price", "total", "url", "image_url", "categories", "brand")
+_CHUNK = 500  # ids per IN (...) list
+_RESERVE_FROM = 20  # new rows in one batch from which ids are taken from the sequence first (PostgreSQL)
 
 
 @dataclass
@@ -30,26 +44,44 @@ class OrderResult:
                 "events": self.events, "anomaly": self.anomaly}
 
 
+@dataclass
+class _ContactState:
+    """The contact as this order saw it: later orders of the batch may change it again."""
+
+    contact: Contact
+    payload: dict[str, Any]
+    profile_fingerprint: str | None
+    profile_changed: bool
+    consent_changed: bool
+    accepts_marketing: bool | None
+    consent_changed_at: datetime | None
+
+
+@dataclass
+class _Plan:
+    """One order worked out in memory; written with the rest of its batch."""
+
+    incoming: CanonicalOrder
+    stored: Any  # the stored order row (Core), or None when new
+    row: dict[str, Any]  # the orders columns to write
+    keys: list[str]
+    derivation: order_state.Derivation
+    contact: _ContactState
+    event_names: list[str]
+    order_id: int | None = None
+
+
 def ingest_orders(orders: list[CanonicalOrder], *, historical: bool = False) -> list[OrderResult]:
     """Store a validated batch atomically, then signal delivery (Redis down = the sweeper catches up)."""
     targets = active_targets()
-    existing = {order.external_id: order for order in db.session.scalars(
-        sa.select(Order).where(Order.external_id.in_([o.id for o in orders]))).all()}
     results: list[OrderResult] = []
-    events: list[NewEvent] = []
-    contacts: dict[int, Contact] = {}
+    touched: set[int] = set()
     try:
-        for incoming in orders:
-            result, order, order_events = _ingest_one(incoming, existing.get(incoming.id), historical)
-            results.append(result)
-            events += order_events
-            contacts[order.contact_id] = order.contact
-            if any(event.name in target.accepts for event in order_events for target in targets):
-                order.delivery_state = "pending"
-        # Once per batch, not per order: one executemany for the outbox, one summary per contact.
-        touched = write_events(events, targets)
-        for contact in contacts.values():
-            ltv.refresh_contact_summary(contact)
+        with db.session.no_autoflush:
+            for part in _without_repeats(orders):
+                part_results, part_touched = _ingest_part(part, targets, historical)
+                results += part_results
+                touched |= part_touched
         db.session.commit()
     except Exception:
         db.session.rollback()
@@ -67,115 +99,280 @@ def signal_destinations(destination_ids: set[int], targets: list[Target]) -> Non
                     deliver_signal_key(destination_id), destination_id)
 
 
-def _ingest_one(incoming: CanonicalOrder, order: Order | None,
-                historical: bool) -> tuple[OrderResult, Order, list[NewEvent]]:
+def _without_repeats(orders: list[CanonicalOrder]) -> Iterator[list[CanonicalOrder]]:
+    """Split where an order id comes back (the API refuses that; imports may not), so each part
+    sees the previous part's writes, exactly as ingesting one by one would."""
+    part: list[CanonicalOrder] = []
+    seen: set[str] = set()
+    for incoming in orders:
+        if incoming.id in seen:
+            yield part
+            part, seen = [], set()
+        part.append(incoming)
+        seen.add(incoming.id)
+    if part:
+        yield part
+
+
+def _ingest_part(orders: list[CanonicalOrder], targets: list[Target],
+                 historical: bool) -> tuple[list[OrderResult], set[int]]:
+    """Orders with distinct ids: plan each in memory, then write the part with a few statements."""
     now = utcnow()
-    previous = order_state.OrderSnapshot.from_json(order.derived) if order is not None and order.derived else None
+    stored = _load_orders([incoming.id for incoming in orders])
+    book = ContactBook.load([incoming.customer for incoming in orders])
+    accepted = frozenset().union(*(target.accepts for target in targets))
+    plans = [_plan(incoming, stored.get(incoming.id), book, now, historical, accepted) for incoming in orders]
+    batch_ltv = _contact_figures(plans)
+    _reserve_ids(Contact, [c for c in db.session.new if isinstance(c, Contact) and c.id is None])
+    db.session.flush()  # contacts: new ones get their ids, each is written once with its new figures
+    _write_orders(plans)
+    _write_lines(plans, _load_lines([plan.stored.id for plan in plans if plan.stored is not None]))
+    batch_ltv.write()
+    events = [event for plan in plans for event in _events(plan, now, historical)]
+    touched = write_events(events, targets)
+    results = [OrderResult(plan.incoming.id, plan.stored is None, plan.derivation.applied_status,
+                           plan.event_names, plan.derivation.anomaly) for plan in plans]
+    return results, touched
+
+
+def _load_orders(external_ids: list[str]) -> dict[str, Any]:
+    found: dict[str, Any] = {}
+    for start in range(0, len(external_ids), _CHUNK):
+        query = sa.select(ORDERS).where(ORDERS.c.external_id.in_(external_ids[start:start + _CHUNK]))
+        found.update({row.external_id: row for row in db.session.execute(query)})
+    return found
+
+
+def _load_lines(order_ids: list[int]) -> dict[int, list[Any]]:
+    found: dict[int, list[Any]] = {order_id: [] for order_id in order_ids}
+    for start in range(0, len(order_ids), _CHUNK):
+        query = (sa.select(LINES).where(LINES.c.order_id.in_(order_ids[start:start + _CHUNK]))
+                 .order_by(LINES.c.id))
+        for row in db.session.execute(query):
+            found[row.order_id].append(row)
+    return found
+
+
+def _plan(incoming: CanonicalOrder, stored: Any, book: ContactBook, now: datetime, historical: bool,
+          accepted: frozenset[str]) -> _Plan:
+    """Everything about one order that needs no database: state move, contact upsert, new column values."""
+    previous = order_state.OrderSnapshot.from_json(stored.derived) if stored is not None and stored.derived else None
     derivation = order_state.derive(previous, incoming.status, incoming.refunded_amount)
-    old_contribution = ltv.order_contribution(order) if order is not None else ltv.Contribution()
-    old_contact_id = order.contact_id if order is not None else None
-    old_currency = order.currency if order is not None else None
-
     address = _address_json(incoming.billing_address or incoming.shipping_address)
-    change = upsert_contact(incoming.customer, address, incoming.placed_at)
-    created = order is None
-    if created:
-        order = Order(external_id=incoming.id, status_history=[], anomalies=[], historical=historical)
-        db.session.add(order)
-    _apply_fields(order, incoming, derivation.applied_status, change.contact.id)
-    order.historical = order.historical or historical
-    order.derived = derivation.new_snapshot.to_json()
-    if previous is None or derivation.applied_status != previous.status:
-        order.status_history = [*order.status_history,
-                                {"status": derivation.applied_status, "at": now.isoformat(),
-                                 "historical": historical}]
-    if derivation.anomaly:
-        order.anomalies = [*order.anomalies, {"at": now.isoformat(), "message": derivation.anomaly,
-                                              "sent_status": incoming.status}]
+    change = upsert_contact(incoming.customer, address, incoming.placed_at, book)
+    contact = change.contact
+    state = _ContactState(contact, contact_payload(contact), contact.profile_fingerprint, change.profile_changed,
+                          change.consent_changed, contact.accepts_marketing, contact.consent_changed_at)
     keys = line_keys(incoming.items)
-    _replace_lines(order, incoming, keys)
-    db.session.flush()
-
-    _update_ltv(order, old_contact_id, old_currency, old_contribution)
-    events = _order_events(order, incoming, keys, derivation, change, historical)
-    events += _contact_events(change, now, historical)
-    return (OrderResult(incoming.id, created, derivation.applied_status, [e.name for e in events],
-                        derivation.anomaly), order, events)
+    row = _order_row(incoming, stored, previous, derivation, now, historical)
+    names = _event_names(derivation, keys, state)
+    if accepted.intersection(names):
+        row["delivery_state"] = "pending"
+    return _Plan(incoming, stored, row, keys, derivation, state, names)
 
 
-def _apply_fields(order: Order, incoming: CanonicalOrder, status: str, contact_id: int) -> None:
-    order.contact_id = contact_id
-    order.status = status
-    order.currency = incoming.currency
-    order.total = incoming.total
-    order.subtotal, order.tax, order.shipping = incoming.subtotal, incoming.tax, incoming.shipping
-    order.discount_code = incoming.discount.code if incoming.discount else None
-    order.discount_value = incoming.discount.value if incoming.discount else None
-    order.email = incoming.customer.email
-    order.placed_at = incoming.placed_at
-    order.fulfilled_at, order.cancelled_at = incoming.fulfilled_at, incoming.cancelled_at
-    order.refunded_at, order.reason = incoming.refunded_at, incoming.reason
-    if status in order_state.REFUND_STATUSES:
-        order.refunded_amount = incoming.refunded_amount
-    order.data = order_to_canonical_json(incoming)
+def _order_row(incoming: CanonicalOrder, stored: Any, previous: order_state.OrderSnapshot | None,
+               derivation: order_state.Derivation, now: datetime, historical: bool) -> dict[str, Any]:
+    """The order's columns after this state (contact_id is filled in once contacts have ids)."""
+    status = derivation.applied_status
+    history = list(stored.status_history) if stored is not None else []
+    anomalies = list(stored.anomalies) if stored is not None else []
+    if previous is None or status != previous.status:
+        history.append({"status": status, "at": now.isoformat(), "historical": historical})
+    if derivation.anomaly:
+        anomalies.append({"at": now.isoformat(), "message": derivation.anomaly, "sent_status": incoming.status})
+    refunded = (incoming.refunded_amount if status in order_state.REFUND_STATUSES
+                else stored.refunded_amount if stored is not None else None)
+    return {
+        "external_id": incoming.id, "status": status, "currency": incoming.currency, "total": incoming.total,
+        "subtotal": incoming.subtotal, "tax": incoming.tax, "shipping": incoming.shipping,
+        "discount_code": incoming.discount.code if incoming.discount else None,
+        "discount_value": incoming.discount.value if incoming.discount else None,
+        "email": incoming.customer.email, "placed_at": incoming.placed_at,
+        "fulfilled_at": incoming.fulfilled_at, "cancelled_at": incoming.cancelled_at,
+        "refunded_at": incoming.refunded_at, "refunded_amount": refunded, "reason": incoming.reason,
+        "historical": bool(stored is not None and stored.historical) or historical,
+        "data": order_to_canonical_json(incoming), "status_history": history, "anomalies": anomalies,
+        "derived": derivation.new_snapshot.to_json(),
+        "delivery_state": stored.delivery_state if stored is not None else "none",
+    }
 
 
-def _replace_lines(order: Order, incoming: CanonicalOrder, keys: list[str]) -> None:
-    current = {line.line_key: line for line in order.lines}
-    wanted = []
-    for key, item in zip(keys, incoming.items, strict=True):
-        line = current.get(key) or OrderLine(line_key=key)
-        line.product_id, line.sku, line.name = item.product_id, item.sku, item.name
-        line.quantity, line.price, line.total = item.quantity, item.price, item.total
-        line.url, line.image_url, line.categories, line.brand = item.url, item.image_url, item.categories, item.brand
-        wanted.append(line)
-    order.lines = wanted
+def _event_names(derivation: order_state.Derivation, keys: list[str], contact: _ContactState) -> list[str]:
+    names = []
+    for name in derivation.events:
+        names += [name] * len(keys) if name == order_state.ORDERED_PRODUCT else [name]
+    if contact.profile_changed:
+        names.append("profile_upsert")
+    if contact.consent_changed:
+        names.append("consent_change")
+    return names
 
 
-def _update_ltv(order: Order, old_contact_id: int | None, old_currency: str | None,
-                old: ltv.Contribution) -> None:
-    new = ltv.order_contribution(order)
-    if old_contact_id and (old_contact_id != order.contact_id or old_currency != order.currency):
-        ltv.apply_delta(old_contact_id, old_currency, ltv.Contribution().minus(old))
+def _write_orders(plans: list[_Plan]) -> None:
+    """New orders: one INSERT ... RETURNING executemany; changed ones: one UPDATE executemany."""
+    for plan in plans:
+        plan.row["contact_id"] = live(plan.contact.contact).id
+    new = [plan for plan in plans if plan.stored is None]
+    if new:
+        for plan, order_id in zip(new, _insert_returning_ids(ORDERS, [plan.row for plan in new]), strict=True):
+            plan.order_id = order_id
+    changed = []
+    for plan in plans:
+        if plan.stored is not None:
+            plan.order_id = plan.stored.id
+            if any(getattr(plan.stored, name) != value for name, value in plan.row.items()):
+                changed.append({"b_id": plan.order_id, **plan.row})
+    if changed:
+        db.session.execute(sa.update(ORDERS).where(ORDERS.c.id == sa.bindparam("b_id")), changed)
+
+
+def _insert_returning_ids(table: sa.Table, rows: list[dict[str, Any]]) -> list[int]:
+    """Insert rows, returning their new ids in order."""
+    ids = _reserve_ids(table, rows)
+    if ids is None:
+        statement = sa.insert(table).returning(table.c.id, sort_by_parameter_order=True)
+        return list(db.session.execute(statement, rows).scalars())
+    db.session.execute(sa.insert(table), [row | {"id": row_id} for row, row_id in zip(rows, ids, strict=True)])
+    return ids
+
+
+def _reserve_ids(model: Any, items: list[Any]) -> list[int] | None:
+    """On PostgreSQL, take ids for many new rows from the table's sequence in one query.
+
+    A multi-row INSERT ... RETURNING is slow to send through psycopg (it parses the huge statement
+    client-side); with ids known up front the rows go as a pipelined executemany instead. Objects get
+    their id set; for plain rows the ids are returned. None where RETURNING is the better way.
+    """
+    if len(items) < _RESERVE_FROM or db.session.get_bind().dialect.name != "postgresql":
+        return None
+    table = getattr(model, "__table__", model)
+    ids = list(db.session.scalars(
+        sa.select(sa.func.nextval(sa.func.pg_get_serial_sequence(table.name, "id")))
+        .select_from(sa.func.generate_series(1, len(items)))))
+    if not isinstance(items[0], dict):
+        for item, item_id in zip(items, ids, strict=True):
+            item.id = item_id
+    return ids
+
+
+def _write_lines(plans: list[_Plan], stored_lines: dict[int, list[Any]]) -> None:
+    """Lines keyed by line key: kept ones updated only when they changed, gone ones deleted, new ones added."""
+    inserts: list[dict[str, Any]] = []
+    updates: list[dict[str, Any]] = []
+    deletes: list[int] = []
+    for plan in plans:
+        current = {line.line_key: line for line in stored_lines.get(plan.order_id, [])}
+        for key, item in zip(plan.keys, plan.incoming.items, strict=True):
+            values = {name: getattr(item, name) for name in LINE_FIELDS}
+            line = current.pop(key, None)
+            if line is None:
+                inserts.append({"order_id": plan.order_id, "line_key": key, **values})
+            elif any(getattr(line, name) != value for name, value in values.items()):
+                updates.append({"b_id": line.id, **values})
+        deletes += [line.id for line in current.values()]
+    for start in range(0, len(deletes), _CHUNK):
+        db.session.execute(sa.delete(LINES).where(LINES.c.id.in_(deletes[start:start + _CHUNK])))
+    if updates:
+        db.session.execute(sa.update(LINES).where(LINES.c.id == sa.bindparam("b_id")), updates)
+    if inserts:
+        db.session.execute(sa.insert(LINES), inserts)
+
+
+def _contact_figures(plans: list[_Plan]) -> ltv.BatchLtv:
+    """LTV rows and contact summaries as they will stand after this part, worked out before anything
+    is written, so each contact is written once (a new one with its figures in its INSERT)."""
+    deltas = _ltv_deltas(plans)
+    contacts = _touched_contacts(plans, deltas)
+    batch = ltv.plan_deltas(deltas, contacts)
+    stored = ltv.order_dates([contact.id for contact in contacts if contact.id is not None],
+                             excluding=[plan.incoming.id for plan in plans])
+    placed: dict[Contact, list[datetime]] = {}
+    for plan in plans:
+        if plan.row["status"] != "pending":
+            placed.setdefault(live(plan.contact.contact), []).append(plan.row["placed_at"])
+    for contact in contacts:
+        first, last, count = stored.get(contact.id, (None, None, 0)) if contact.id is not None else (None, None, 0)
+        times = placed.get(contact, [])
+        if times:
+            first = min(times if first is None else [first, *times])
+            last = max(times if last is None else [last, *times])
+            count += len(times)
+        ltv.set_summary(contact, batch.rows_of(contact), first, last, count)
+    return batch
+
+
+def _ltv_deltas(plans: list[_Plan]) -> dict[tuple[Contact, str], ltv.Contribution]:
+    """What the part changes per (live contact, currency): new contribution minus the order's old one."""
+    deltas: dict[tuple[Contact, str], ltv.Contribution] = {}
+
+    def add(key: tuple[Contact, str], delta: ltv.Contribution) -> None:
+        deltas[key] = deltas[key].minus(ltv.Contribution().minus(delta)) if key in deltas else delta
+
+    for plan in plans:
+        row, stored = plan.row, plan.stored
+        contact = live(plan.contact.contact)
+        new = ltv.contribution(row["status"], row["total"], row["refunded_amount"])
         old = ltv.Contribution()
-    ltv.apply_delta(order.contact_id, order.currency, new.minus(old))
+        if stored is not None and stored.contact_id is not None:
+            old = ltv.contribution(stored.status, stored.total, stored.refunded_amount)
+            old_contact = live(db.session.get(Contact, stored.contact_id))  # a merge may have moved it
+            if old_contact is not contact or stored.currency != row["currency"]:
+                add((old_contact, stored.currency), ltv.Contribution().minus(old))
+                old = ltv.Contribution()
+        add((contact, row["currency"]), new.minus(old))
+    return deltas
 
 
-def _order_events(order: Order, incoming: CanonicalOrder, keys: list[str], derivation: Any,
-                  change: ContactChange, historical: bool) -> list[NewEvent]:
-    payload = {"order": order.data, "contact": contact_payload(change.contact)}
+def _touched_contacts(plans: list[_Plan], deltas: dict[tuple[Contact, str], ltv.Contribution]) -> list[Contact]:
+    """Contacts whose summary may move: each order's contact (merged-away ones too, which go to zero),
+    where it lives now, and any contact an order moved away from."""
+    found = {plan.contact.contact: None for plan in plans}
+    found |= {live(contact): None for contact in list(found)}
+    found |= {contact: None for contact, _ in deltas}
+    return list(found)
+
+
+def _events(plan: _Plan, now: datetime, historical: bool) -> list[NewEvent]:
+    return _order_events(plan, historical) + _contact_events(plan.contact, now, historical)
+
+
+def _order_events(plan: _Plan, historical: bool) -> list[NewEvent]:
+    incoming, derivation = plan.incoming, plan.derivation
+    data = plan.row["data"]
+    payload = {"order": data, "contact": plan.contact.payload}
     times = {"placed_order": incoming.placed_at, "ordered_product": incoming.placed_at,
              "pending_order": incoming.placed_at, "fulfilled_order": incoming.fulfilled_at,
              "cancelled_order": incoming.cancelled_at, "refunded_order": incoming.refunded_at}
     events = []
     for name in derivation.events:
         when: datetime = times.get(name) or utcnow()
-        common = {"occurred_at": when, "order_id": order.id, "contact_id": order.contact_id,
+        common = {"occurred_at": when, "order_id": plan.order_id, "contact_id": plan.row["contact_id"],
                   "historical": historical}
         if name == "ordered_product":
-            for key, line in zip(keys, order.data["items"], strict=True):
-                events.append(NewEvent(name, f"{order.external_id}:{key}",
+            for key, line in zip(plan.keys, data["items"], strict=True):
+                events.append(NewEvent(name, f"{incoming.id}:{key}",
                                        payload | {"line": line | {"line_key": key}}, **common))
         elif name == "refunded_order":
-            unique = order_state.refund_unique_id(order.external_id, derivation.refund_sequence or 1)
+            unique = order_state.refund_unique_id(incoming.id, derivation.refund_sequence or 1)
             events.append(NewEvent(name, unique, payload, **common))
         else:
-            events.append(NewEvent(name, order.external_id, payload, **common))
+            events.append(NewEvent(name, incoming.id, payload, **common))
     return events
 
 
-def _contact_events(change: ContactChange, now: datetime, historical: bool) -> list[NewEvent]:
-    contact = change.contact
-    payload = {"contact": contact_payload(contact)}
+def _contact_events(state: _ContactState, now: datetime, historical: bool) -> list[NewEvent]:
+    contact_id = state.contact.id
+    payload = {"contact": state.payload}
     events = []
-    if change.profile_changed:
-        events.append(NewEvent("profile_upsert", f"{contact.id}:{contact.profile_fingerprint}", payload, now,
-                               contact_id=contact.id, historical=historical))
-    if change.consent_changed:
-        stamp = (contact.consent_changed_at or now).isoformat()
-        value = "subscribed" if contact.accepts_marketing else "unsubscribed"
-        events.append(NewEvent("consent_change", f"{contact.id}:{value}:{stamp}", payload, now,
-                               contact_id=contact.id, historical=historical))
+    if state.profile_changed:
+        events.append(NewEvent("profile_upsert", f"{contact_id}:{state.profile_fingerprint}", payload, now,
+                               contact_id=contact_id, historical=historical))
+    if state.consent_changed:
+        stamp = (state.consent_changed_at or now).isoformat()
+        value = "subscribed" if state.accepts_marketing else "unsubscribed"
+        events.append(NewEvent("consent_change", f"{contact_id}:{value}:{stamp}", payload, now,
+                               contact_id=contact_id, historical=historical))
     return events
 
 
@@ -184,5 +381,3 @@ def _address_json(address: Any) -> dict[str, Any] | None:
         return None
     data = address.model_dump(mode="json", exclude_none=True)
     return data or None
-
-

@@ -197,10 +197,9 @@ def _event_profile(event: OutboundEvent) -> dict[str, Any]:
 
 @dataclass
 class _BulkRequest:
-    """One bulk-create request being filled: entries per (profile, historical), the keys it holds."""
+    """One bulk-create request being filled: entries per (profile, historical)."""
 
     entries: dict[tuple[str, bool], dict[str, Any]] = field(default_factory=dict)
-    keys: set[tuple[str, str, str]] = field(default_factory=set)
     event_ids: list[int] = field(default_factory=list)
 
     def body(self) -> dict[str, Any]:
@@ -237,9 +236,11 @@ class KlaviyoAdapter(DestinationAdapter):
     def build_requests(self, events: list[OutboundEvent], *, bulk: bool = False) -> BuildResult:
         result = BuildResult(requests=[])
         metric_events, consents, products = [], [], []
+        profiles: dict[int, dict[str, Any]] = {}  # built once per event: it is the costliest part
         for event in events:
             if event.name in METRICS:
-                if _identifiers(_event_profile(event)):
+                profile = profiles[event.id] = _event_profile(event)
+                if _identifiers(profile):
                     metric_events.append(event)
                 else:
                     result.skipped[event.id] = "no email, E.164 phone or customer id to attach the event to"
@@ -257,33 +258,46 @@ class KlaviyoAdapter(DestinationAdapter):
             else:
                 result.skipped[event.id] = NOT_TAKEN.get(event.name, f"Klaviyo does not take {event.name}")
         if bulk:
-            result.requests += self._bulk_event_requests(metric_events)
+            result.requests += self._bulk_event_requests(metric_events, profiles)
         else:
             for event in metric_events:
                 attributes = event_attributes(event)
-                attributes["profile"] = {"data": {"type": "profile", "attributes": _event_profile(event)}}
+                attributes["profile"] = {"data": {"type": "profile", "attributes": profiles[event.id]}}
                 body = {"data": {"type": "event", "attributes": attributes}}
                 result.requests.append(self._request("POST", "/api/events", [event.id], body))
         result.requests += self._consent_requests(consents, result.skipped)
         result.requests += self._catalog_requests(products, result.skipped)
         return result
 
-    def _bulk_event_requests(self, events: list[OutboundEvent]) -> list[PreparedRequest]:
+    def _bulk_event_requests(self, events: list[OutboundEvent],
+                             profiles: dict[int, dict[str, Any]]) -> list[PreparedRequest]:
         """Requests of ≤ 1000 events grouped per profile. A repeat of (profile, metric, unique_id) waits
-        for a later request, because Klaviyo fails the whole bulk job on such a repeat."""
+        for a later request, because Klaviyo fails the whole bulk job on such a repeat.
+
+        Each event goes to the first request with room that does not hold its keys yet; `holders` maps a key
+        to the requests holding it, so that is a dict look-up, not a scan of every open request.
+        """
         batches: list[_BulkRequest] = []
+        holders: dict[tuple[str, str, str], set[int]] = {}
+        first_open = 0  # requests fill in order: all before this one are full
         for event in events:
-            profile = _event_profile(event)
-            keys = {(who, METRICS[event.name], event.unique_id) for who in _identifiers(profile)}
-            batch = next((b for b in batches
-                          if len(b.event_ids) < BULK_EVENTS_PER_REQUEST and not keys & b.keys), None)
-            if batch is None:
-                batch = _BulkRequest()
-                batches.append(batch)
+            profile = profiles[event.id]
+            keys = [(who, METRICS[event.name], event.unique_id) for who in _identifiers(profile)]
+            taken = set().union(*(holders[key] for key in keys if key in holders))
+            while first_open < len(batches) and len(batches[first_open].event_ids) >= BULK_EVENTS_PER_REQUEST:
+                first_open += 1
+            index = first_open
+            while index < len(batches) and (index in taken
+                                            or len(batches[index].event_ids) >= BULK_EVENTS_PER_REQUEST):
+                index += 1
+            if index == len(batches):
+                batches.append(_BulkRequest())
+            batch = batches[index]
             entry = batch.entries.setdefault((repr(sorted(profile.items())), event.historical),
                                              {"profile": profile, "events": []})
             entry["events"].append({"type": "event", "attributes": event_attributes(event)})
-            batch.keys |= keys
+            for key in keys:
+                holders.setdefault(key, set()).add(index)
             batch.event_ids.append(event.id)
         return [self._request("POST", "/api/event-bulk-create-jobs", batch.event_ids, batch.body())
                 for batch in batches]
