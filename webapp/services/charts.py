@@ -82,8 +82,10 @@ def line_chart(labels: Sequence[str], series: Sequence[Series], *, title: str, w
              f'stroke="#cbd5e1"/>',
              f'<text x="{pad_left - 6}" y="{pad_top + 4}" text-anchor="end">{escape(_fmt(top))}</text>',
              f'<text x="{pad_left - 6}" y="{pad_top + inner_h}" text-anchor="end">0</text>']
+    last = len(labels) - 1
     for i, label in enumerate(labels):
-        if i % every == 0 or i == len(labels) - 1:
+        # Thinned labels every `every` points, and always the last: a thinned one too close to it is dropped.
+        if i == last or (i % every == 0 and last - i >= every):
             anchor = "end" if i == len(labels) - 1 and len(labels) > 1 else "start" if i == 0 else "middle"
             parts.append(f'<text x="{pad_left + i * step:.1f}" y="{pad_top + inner_h + 16}" '
                          f'text-anchor="{anchor}">{escape(label)}</text>')

@@ -95,13 +95,14 @@ def _orders(rng: random.Random, now: datetime) -> list[dict]:
                               "first_name": first, "last_name": last, "accepts_marketing": n % 3 != 0},
                  "billing_address": {"first_name": first, "last_name": last, "city": "Boston", "country_code": "US"},
                  "items": items}
-        later = placed + timedelta(days=2)
-        if status != "placed":
+        # Every later step happens before now: a recent order moves through its states faster.
+        later = placed + min(timedelta(days=2), (now - placed) / 2)
+        if status in ("fulfilled", "refunded", "partially_refunded"):
             order["fulfilled_at"] = later.isoformat()
         if status == "cancelled":
             order["cancelled_at"], order["reason"] = later.isoformat(), "customer changed their mind"
         if status in ("refunded", "partially_refunded"):
-            order["refunded_at"] = (later + timedelta(days=5)).isoformat()
+            order["refunded_at"] = (later + min(timedelta(days=5), (now - later) / 2)).isoformat()
             order["refunded_amount"] = round(total / 2, 2) if status == "partially_refunded" else total
             order["reason"] = "arrived damaged"
         orders.append(order)
