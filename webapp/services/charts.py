@@ -4,6 +4,7 @@ and every chart is paired with a table of its numbers by the template (see compo
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from html import escape
@@ -66,6 +67,16 @@ def bar_chart(labels: Sequence[str], values: Sequence[float], *, title: str, wid
     return "".join(parts)
 
 
+CHAR_WIDTH = 7.0  # px of an axis label character at the charts' font size, a little generous
+
+
+def _label_stride(labels: Sequence[str], step: float) -> int:
+    """Show every n-th x label: at most about eight, and never closer than one and a half label widths
+    (the first and last labels are anchored at their edge, so a centred neighbour needs that much room)."""
+    widest = max(len(label) for label in labels) * CHAR_WIDTH
+    return max(1, len(labels) // 8, math.ceil((1.5 * widest + 8) / max(step, 1e-9)))
+
+
 def line_chart(labels: Sequence[str], series: Sequence[Series], *, title: str, width: int = 640,
                height: int = 220) -> str:
     """One line per series, told apart by colour AND dash pattern, with a legend and hover titles."""
@@ -75,7 +86,7 @@ def line_chart(labels: Sequence[str], series: Sequence[Series], *, title: str, w
     inner_w, inner_h = width - pad_left - 12, height - pad_bottom - pad_top
     top = max((max(s.values) for s in series if s.values), default=0) or 1e-9
     step = inner_w / max(1, len(labels) - 1)
-    every = max(1, len(labels) // 8)
+    every = _label_stride(labels, step)
     parts = [f'<svg viewBox="0 0 {width} {height}" role="img" aria-label="{escape(title)}">',
              f"<title>{escape(title)}</title>",
              f'<line x1="{pad_left}" y1="{pad_top + inner_h}" x2="{width - 12}" y2="{pad_top + inner_h}" '
