@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import os
 import sys
 from pathlib import Path
@@ -101,6 +102,9 @@ def web_command(host: str, port: int, threads: int | None) -> None:
     import waitress
 
     app = current_app._get_current_object()  # type: ignore[attr-defined]
+    # The app's long-lived objects leave the collector's view: a full collection during a 1000-order
+    # ingest no longer walks them (~15% of the batch; tests/benchmarks/RESULTS-orders.md, issue 5).
+    gc.freeze()
     waitress.serve(app, host=host, port=port, threads=threads or app.config["WEB_THREADS"],
                    ident="shoprelay", clear_untrusted_proxy_headers=True, channel_timeout=300)
 

@@ -17,6 +17,7 @@ from webapp.models import ApiKey, User, utcnow
 
 F = TypeVar("F", bound=Callable[..., Any])
 API_KEY_PREFIX = "sr_"
+_KEYS = ApiKey.__table__
 
 
 def init_app(app: Flask) -> None:
@@ -91,6 +92,17 @@ def find_api_key(plain: str) -> ApiKey | None:
     return key
 
 
+def _usable_key(plain: str) -> Any | None:
+    """The key's row (id, name, prefix, last_used_at) when it exists and is not revoked, else None.
+
+    Checked against the database on every request (one Core query, no ORM object, no cache), so a
+    revoked key stops working at once in every process.
+    """
+    query = (sa.select(_KEYS.c.id, _KEYS.c.name, _KEYS.c.prefix, _KEYS.c.last_used_at)
+             .where(_KEYS.c.key_hash == _digest(plain), _KEYS.c.revoked_at.is_(None)))
+    return db.session.execute(query).first()
+
+
 def api_key_required(view: F) -> F:
     """Guard for /api/v1: `Authorization: Bearer <key>`; 401 in the API's error shape otherwise."""
 
@@ -98,7 +110,7 @@ def api_key_required(view: F) -> F:
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         header = request.headers.get("Authorization", "")
         scheme, _, token = header.partition(" ")
-        key = find_api_key(token.strip()) if scheme.lower() == "bearer" and token else None
+        key = _usable_key(token.strip()) if scheme.lower() == "bearer" and token else None
         if key is None:
             response = jsonify(errors=[{"path": "", "message": "a valid API key is required "
                                         "(Authorization: Bearer <key>)"}])
@@ -107,7 +119,8 @@ def api_key_required(view: F) -> F:
             return response
         now = utcnow()
         if key.last_used_at is None or (now - key.last_used_at).total_seconds() > 60:
-            key.last_used_at = now  # throttled so busy keys don't write on every request
+            # throttled so busy keys don't write on every request
+            db.session.execute(sa.update(_KEYS).where(_KEYS.c.id == key.id).values(last_used_at=now))
             db.session.commit()
         g.api_key = key
         return view(*args, **kwargs)

@@ -61,6 +61,44 @@ def signal(connection: Redis, queue: str, func: str, key: str, *args: Any, **opt
     return True
 
 
+def signal_many(connection: Redis, queue: str, func: str, jobs: list[tuple[str, tuple[Any, ...]]],
+                **options: Any) -> list[str]:
+    """`signal` for several keys at once: one round trip when every key already has a job waiting.
+
+    Args:
+        jobs: (key, job arguments) pairs, e.g. one per destination that got new events.
+
+    Returns the keys a new job was enqueued for. Keys are claimed with SET NX in one pipeline; a job is
+    enqueued only for keys this call claimed, exactly as `signal` does one by one.
+    """
+    if not jobs:
+        return []
+    pipeline = connection.pipeline(transaction=False)
+    for key, _ in jobs:
+        pipeline.set(_signal_key(key), "1", nx=True, ex=SIGNAL_TTL_SECONDS)
+    claimed = [(key, args) for (key, args), ok in zip(jobs, pipeline.execute(), strict=True) if ok]
+    for position, (_, args) in enumerate(claimed):
+        try:
+            enqueue(connection, queue, func, *args, result_ttl=60, **options)
+        except Exception:  # free the keys still without a job, so the next signal enqueues one
+            connection.delete(*[_signal_key(key) for key, _ in claimed[position:]])
+            raise
+    return [key for key, _ in claimed]
+
+
+def safe_signal_many(url: str | None, queue: str, func: str, jobs: list[tuple[str, tuple[Any, ...]]],
+                     **options: Any) -> list[str]:
+    """Best-effort `signal_many`: with Redis down the committed work still stands (the sweeper finds it)."""
+    if not url or not jobs:
+        return []
+    try:
+        return signal_many(connect(url), queue, func, jobs, **options)
+    except RedisError as exc:
+        log.warning("could not signal %s (%s); the sweeper will pick the work up",
+                    ", ".join(key for key, _ in jobs), exc)
+        return []
+
+
 def clear_signal(connection: Redis, key: str) -> None:
     connection.delete(_signal_key(key))
 

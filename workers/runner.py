@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import gc
 import logging
 import threading
 from collections.abc import Iterator
@@ -89,5 +90,8 @@ def install_job_logging(level: str) -> None:
 def run_worker(app: Flask, queues: list[str] | None = None, *, burst: bool = False) -> bool:
     install_job_logging(app.config.get("LOG_LEVEL", "INFO"))
     logging.getLogger("rq.worker").setLevel(app.config.get("LOG_LEVEL", "INFO"))
-    return make_worker(app, queues).work(burst=burst, with_scheduler=False,
-                                         logging_level=app.config.get("LOG_LEVEL", "INFO"))
+    worker = make_worker(app, queues)
+    # The app, its modules and settings live as long as the process: keep them out of the garbage collector,
+    # whose full collections would otherwise walk them again and again while jobs build large batches.
+    gc.freeze()
+    return worker.work(burst=burst, with_scheduler=False, logging_level=app.config.get("LOG_LEVEL", "INFO"))

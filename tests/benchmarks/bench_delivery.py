@@ -138,15 +138,17 @@ def reset_backlog(database_url: str, fake_url: str, limit: int) -> None:
 
 
 def delivered(database_url: str) -> tuple[int, int, datetime | None]:
-    """(delivered, not yet settled, last delivered_at)."""
+    """(delivered, not yet settled, last delivered_at), read in one statement: with two, a commit landing
+    between them could show nothing open while the delivered count still missed that commit's events."""
     import sqlalchemy as sa
 
     engine = sa.create_engine(database_url)
     with engine.connect() as connection:
-        done, last = connection.execute(sa.text(
-            "SELECT count(*), max(delivered_at) FROM events WHERE state = 'delivered'")).one()
-        open_ = connection.execute(sa.text(
-            "SELECT count(*) FROM events WHERE state IN ('pending', 'in_flight', 'retrying')")).scalar_one()
+        done, last, open_ = connection.execute(sa.text(
+            "SELECT coalesce(sum(CASE WHEN state = 'delivered' THEN 1 ELSE 0 END), 0), "
+            "max(CASE WHEN state = 'delivered' THEN delivered_at END), "
+            "coalesce(sum(CASE WHEN state IN ('pending', 'in_flight', 'retrying') THEN 1 ELSE 0 END), 0) "
+            "FROM events")).one()
     engine.dispose()
     if isinstance(last, str):  # SQLite
         last = datetime.fromisoformat(last)

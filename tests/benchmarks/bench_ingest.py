@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import http.client
 import itertools
+import os
 import threading
 import time
 from dataclasses import dataclass
@@ -149,6 +150,7 @@ def measure_floor(database_url: str, bodies: tuple[list[bytes], list[bytes], lis
 @pytest.mark.parametrize("backend", backends())
 def test_ingest_throughput(backend: str) -> None:
     flushed_redis()
+    load_before = os.getloadavg()[0]
     bodies = make_bodies(f"{backend[:2].upper()}")
     with scratch_folder("bench-ingest-") as folder:
         with throwaway_database(backend, folder, "ingest") as database_url:
@@ -167,7 +169,8 @@ def test_ingest_throughput(backend: str) -> None:
     ]
     print_table(f"Ingest through waitress, {backend}, {LINES} lines per order, 2 destinations "
                 f"({events:,} outbox rows written; singles over {SINGLE_CLIENTS} connections, "
-                f"batches over {BATCH_CLIENTS})",
+                f"batches over {BATCH_CLIENTS}; 1-min load average {load_before:.2f} before, "
+                f"{os.getloadavg()[0]:.2f} after: the machine is shared)",
                 ("mode", "requests", "seconds", "shoprelay", "floor (bare WSGI + executemany)",
                  "ratio", "target", "met"), rows)
     assert single.failures == 0 and batch.failures == 0, "some ingest requests failed (see above)"

@@ -3,7 +3,9 @@
 A job works for at most `time_budget` seconds and then asks for a follow-up job, so one busy destination
 never starves the others, and a worker killed at any point loses nothing (leases + sweeper). Answers are
 recorded in groups (GROUP_REQUESTS requests or GROUP_SECONDS, whichever comes first, and always before the
-run stops), so the database costs one commit per group instead of one per request.
+run stops), so the database costs one commit per group instead of one per request. On PostgreSQL the
+sending thread only sends: a recorder thread stores the answers (recorder.py) and look-ahead threads claim
+and build the next batches (lookahead.py), each with its own session, while the current batch goes out.
 """
 
 from __future__ import annotations
@@ -11,13 +13,14 @@ from __future__ import annotations
 import logging
 import os
 import socket
+import threading
 import time
-from collections.abc import Callable
-from concurrent.futures import Executor, ThreadPoolExecutor
-from dataclasses import dataclass, field
+from collections import deque
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import sqlalchemy as sa
 from flask import current_app
 from redis import Redis
 
@@ -27,7 +30,10 @@ from webapp.services.crypto import decrypt_json
 from workers.delivery import claim, outcomes
 from workers.delivery.claim import ClaimedEvent
 from workers.delivery.http_client import SendResult, get_client, send
+from workers.delivery.lookahead import Lookahead, Pending, make_lookahead
+from workers.delivery.outcomes import Health
 from workers.delivery.policy import RetryPolicy
+from workers.delivery.recorder import Group, Recorder, make_recorder
 from workers.destinations import get_adapter_class
 from workers.destinations.base import (
     Classification,
@@ -43,6 +49,9 @@ log = logging.getLogger(__name__)
 GROUP_REQUESTS = 50   # answers recorded together ...
 GROUP_EVENTS = 2000   # ... or this many events (bulk requests) ...
 GROUP_SECONDS = 0.25  # ... or after this long, whichever comes first
+# last_success_at alone is written at most this often: with every answer it would keep two workers
+# queueing on the destinations row.
+HEALTH_SECONDS = 1.0
 
 
 @dataclass
@@ -104,18 +113,45 @@ def deliver_destination(destination_id: int, redis: Redis | None = None, *, time
         if destination.mode == "batch":
             destination.last_batch_at = now_utc()
             db.session.commit()
-        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="deliver-send") as sender:
-            _drain(_Run.start(destination, redis, time_budget, report, batch_size, sender))
+        _run_to_end(_Run.start(destination, redis, time_budget, report, batch_size))
     finally:
         session.expire_on_commit = expire_on_commit
     return report
+
+
+def _run_to_end(run: _Run) -> None:
+    """Drain, then record every answer in hand, also when the run fails (then best effort, and re-raise)."""
+    try:
+        _drain(run)
+        _record(run, final=True)
+        run.recorder.flush()
+    except BaseException:
+        _record_quietly(run)
+        raise
+    finally:
+        run.lookahead.close()
+        run.recorder.close()
+        run.report.add(run.recorder.counts)
+        run.report.sent_requests = run.recorder.requests
+
+
+def _record_quietly(run: _Run) -> None:
+    """On the way out of a failed run: the answers already in hand are still worth recording."""
+    try:
+        db.session.rollback()
+        _record(run, final=True)
+    except Exception:
+        log.exception("could not record the last answers of destination %s; their leases will run out",
+                      run.destination.id)
 
 
 @dataclass
 class _Run:
     """One delivery run: the destination, its adapter, limits, client, deadline and the answers not yet recorded."""
 
-    destination: Destination
+    destination: Destination   # loaded by the job's session: read by the sending thread only
+    destination_id: int
+    mode: str
     adapter: DestinationAdapter
     secrets: list[str]
     policy: RetryPolicy
@@ -125,21 +161,32 @@ class _Run:
     worker: str
     deadline: float
     batch_size: int
-    sender: Executor
     report: DeliveryReport
+    recorder: Recorder
+    lookahead: Lookahead
+    health: Health             # as this run sees it, updated after every answer ...
+    written: Health            # ... and as last handed to the recorder
+    written_at: float = float("-inf")  # monotonic time of that
     claimed: dict[int, ClaimedEvent] = field(default_factory=dict)  # leased, not yet recorded or released
+    # One claim at a time per run: two at once would split a small backlog into two smaller requests.
+    claiming: threading.Lock = field(default_factory=threading.Lock)
     group: list[outcomes.Sent] = field(default_factory=list)
     group_started: float = 0.0
 
     @classmethod
     def start(cls, destination: Destination, redis: Redis | None, time_budget: float, report: DeliveryReport,
-              batch_size: int | None, sender: Executor) -> _Run:
+              batch_size: int | None) -> _Run:
+        app = current_app._get_current_object()
         adapter = build_adapter(destination)
+        secrets, policy = adapter.secrets(), RetryPolicy.from_config()
         single_limiter, bulk_limiter = limiters(redis, destination)
-        return cls(destination, adapter, adapter.secrets(), RetryPolicy.from_config(),
-                   get_client(current_app.config["DELIVERY_TIMEOUT"]), Slots(single_limiter),
+        recorder = make_recorder(app, destination.id, secrets, policy)
+        health = Health.of(destination)
+        return cls(destination, destination.id, destination.mode, adapter, secrets, policy,
+                   get_client(app.config["DELIVERY_TIMEOUT"]), Slots(single_limiter),
                    Slots(bulk_limiter, hold=0.0, chunk=1), worker_identity(), time.monotonic() + time_budget,
-                   batch_size or current_app.config["DELIVERY_BATCH"], sender, report)
+                   batch_size or app.config["DELIVERY_BATCH"], report, recorder, make_lookahead(app), health,
+                   replace(health))
 
     def time_left(self) -> float:
         return max(0.0, self.deadline - time.monotonic())
@@ -152,82 +199,117 @@ class _Run:
                 or time.monotonic() - self.group_started >= GROUP_SECONDS)
 
 
+@dataclass
+class _Batch:
+    """Built requests with their leased events, or why there are none (stopped) and whether work remains."""
+
+    requests: list[PreparedRequest] = field(default_factory=list)
+    events: dict[int, ClaimedEvent] = field(default_factory=dict)
+    stopped: str | None = None
+    more: bool = False
+
+
+@dataclass
+class _Stop:
+    """Why sending a batch stopped early, and the requests that were not sent."""
+
+    reason: str
+    unsent: list[PreparedRequest]
+    more: bool = False
+    not_before: datetime | None = None
+
+
 def _drain(run: _Run) -> None:
-    """Send batch after batch, one request at a time; while a request is out, the main thread records the
-    previous answers and claims the next batch, so database work overlaps the platform's."""
-    requests = _next_requests(run)
-    while requests:
-        upcoming: list[PreparedRequest] | None = None
-        for index, request in enumerate(requests):
-            slots = run.bulk if len(request.event_ids) > 1 else run.single
-            if not slots.take(len(requests) - index, run.time_left()):
-                _record(run)
-                _release(run, requests[index:])
-                run.report.stopped, run.report.more = "rate limit", True
-                return
-            last = index == len(requests) - 1
-
-            def chores(last: bool = last) -> None:
-                nonlocal upcoming
-                if run.group_due():
-                    _record(run)
-                if last:
-                    upcoming = _next_requests(run)
-
-            result = _send(run, request, chores if last or run.group_due() else None)
-            stop = _answered(run, request, result)
-            if stop:
-                _record(run)
-                _release(run, requests[index + 1:] + (upcoming or []), not_before=stop[1])
-                run.report.stopped = stop[0]
-                return
-        if upcoming is None and run.report.stopped is None:
-            # The look-ahead claim ran before the last answers were recorded: once they are, a Fulfilled
+    """Send batch after batch, one request at a time, while the next batches are claimed and built ahead
+    (`lookahead.depth` of them: one's claim waits on the database while another is built) and the answers
+    are recorded by the recorder."""
+    ahead = deque(_ahead(run) for _ in range(run.lookahead.depth))
+    while True:
+        batch = ahead.popleft().result()
+        if not _take(run, batch):
+            if batch.stopped is not None:
+                break
+            if ahead:
+                continue
+            # Every claim ahead ran before the answers so far were recorded: once they are, a Fulfilled
             # Order they blocked may be due.
             _record(run)
-            upcoming = _next_requests(run)
-        requests = upcoming
+            run.recorder.flush()
+            batch = _ahead(run).result()
+            if not _take(run, batch):
+                break
+        ahead.append(_ahead(run))
+        stop = _send_batch(run, batch.requests)
+        if stop is not None:
+            _record(run)
+            _release(run, stop.unsent + _settle(run, ahead), not_before=stop.not_before)
+            run.report.stopped, run.report.more = stop.reason, stop.more
+            return
+    _release(run, _settle(run, ahead))
     _record(run)
 
 
-def _next_requests(run: _Run) -> list[PreparedRequest] | None:
-    """Claim and build the next batch; None when nothing is due, the budget is spent or the destination paused."""
+def _settle(run: _Run, ahead: deque[Pending[_Batch]]) -> list[PreparedRequest]:
+    """The requests of batches claimed ahead that will not be sent now (their events to be released)."""
+    unsent = []
+    while ahead:
+        pending = ahead.popleft()
+        if pending.started:
+            batch = pending.result()
+            run.claimed.update(batch.events)
+            unsent += batch.requests
+    return unsent
+
+
+def _ahead(run: _Run) -> Pending[_Batch]:
+    return run.lookahead.ahead(lambda: _next_batch(run))
+
+
+def _take(run: _Run, batch: _Batch) -> bool:
+    """Adopt a claimed batch (its events are now this run's to record or release); False when it is empty."""
+    run.claimed.update(batch.events)
+    if batch.stopped is not None:
+        run.report.stopped, run.report.more = batch.stopped, batch.more
+    return bool(batch.requests)
+
+
+def _send_batch(run: _Run, requests: list[PreparedRequest]) -> _Stop | None:
+    """Send each request in turn, within the rate limit, queueing the answers for the recorder."""
+    for index, request in enumerate(requests):
+        slots = run.bulk if len(request.event_ids) > 1 else run.single
+        if not slots.take(len(requests) - index, run.time_left()):
+            return _Stop("rate limit", requests[index:], more=True)
+        stop = _answered(run, request, send(run.client, request))
+        if stop:
+            return _Stop(stop[0], requests[index + 1:], not_before=stop[1])
+        if run.group_due():
+            _record(run)
+    return None
+
+
+def _next_batch(run: _Run) -> _Batch:
+    """Claim and build the next batch (in the look-ahead thread's session on PostgreSQL); no requests when
+    nothing is due, the budget is spent or the destination paused."""
     config = current_app.config
     while True:
         if run.time_left() <= 0:
-            run.report.stopped, run.report.more = "time budget", True
-            return None
-        if not _still_wanted(run.destination):
-            run.report.stopped = "paused or disabled"
-            return None
-        events = claim.claim_due(run.destination.id, run.batch_size, run.worker, config["DELIVERY_LEASE_SECONDS"],
-                                 now_utc())
+            return _Batch(stopped="time budget", more=True)
+        if not _still_wanted(run.destination_id):
+            return _Batch(stopped="paused or disabled")
+        with run.claiming:  # the other look-ahead thread may build meanwhile, but not claim
+            events = claim.claim_due(run.destination_id, run.batch_size, run.worker,
+                                     config["DELIVERY_LEASE_SECONDS"], now_utc())
         if not events:
-            return None
+            return _Batch()
         by_id = {event.id: event for event in events}
-        run.claimed.update(by_id)
-        bulk = run.destination.mode == "batch" or len(events) >= config["BULK_THRESHOLD"]
+        bulk = run.mode == "batch" or len(events) >= config["BULK_THRESHOLD"]
         built = run.adapter.build_requests([_outbound(e) for e in events], bulk=bulk)
         covered = {i for request in built.requests for i in request.event_ids} | set(built.skipped)
         skipped = dict(built.skipped) | {i: "the adapter built no request for this event"
                                          for i in by_id if i not in covered}
         outcomes.mark_skipped(skipped, by_id, now_utc())
-        for event_id in skipped:
-            run.claimed.pop(event_id, None)
         if built.requests:
-            return built.requests
-
-
-def _send(run: _Run, request: PreparedRequest, chores: Callable[[], None] | None) -> SendResult:
-    """Send one request; with chores, send from the sender thread and do the chores while the platform works."""
-    if chores is None:
-        return send(run.client, request)
-    future = run.sender.submit(send, run.client, request)
-    try:
-        chores()
-    finally:
-        result = future.result()  # the request is out either way: wait for its answer before going on
-    return result
+            return _Batch(built.requests, {i: event for i, event in by_id.items() if i not in skipped})
 
 
 def _answered(run: _Run, request: PreparedRequest,
@@ -238,32 +320,48 @@ def _answered(run: _Run, request: PreparedRequest,
     if not run.group:
         run.group_started = time.monotonic()
     run.group.append(outcomes.Sent(request, result, classification, at))
-    outcomes.update_health(run.destination, classification, at, run.policy)
-    return _stop_reason(run.destination, classification, result.status)
+    outcomes.update_health(run.health, classification, at, run.policy)
+    return _stop_reason(run.health, classification, result.status)
 
 
-def _still_wanted(destination: Destination) -> bool:
-    """Re-read the pause switch each round: commits no longer reload the destination by themselves."""
-    db.session.refresh(destination, ["enabled", "paused_at", "pause_reason"])
-    return destination.enabled and destination.paused_at is None
+def _still_wanted(destination_id: int) -> bool:
+    """Re-read the pause switch each round (a person may pause the destination while it drains)."""
+    table = Destination.__table__
+    row = db.session.execute(sa.select(table.c.enabled, table.c.paused_at)
+                             .where(table.c.id == destination_id)).one_or_none()
+    return row is not None and row.enabled and row.paused_at is None
 
 
-def _record(run: _Run) -> None:
-    if not run.group:
+def _record(run: _Run, *, final: bool = False) -> None:
+    """Hand the answers in hand (and the health changes due) to the recorder; their events leave `claimed`."""
+    health = _health_changes(run, final)
+    if not run.group and not health:
         return
     group, run.group = run.group, []
-    run.report.add(outcomes.record_many(run.destination, group, run.claimed, run.secrets, run.policy))
-    run.report.sent_requests += len(group)
-    for sent in group:
-        for event_id in sent.request.event_ids:
-            run.claimed.pop(event_id, None)
+    ids = [event_id for sent in group for event_id in sent.request.event_ids]
+    events = {event_id: run.claimed[event_id] for event_id in ids}
+    for event_id in ids:
+        run.claimed.pop(event_id, None)
+    run.recorder.submit(Group(group, events, health))
 
 
-def _stop_reason(destination: Destination, classification: Classification,
+def _health_changes(run: _Run, final: bool) -> dict[str, Any]:
+    """Health fields to write now: any change at once, except a new last_success_at alone at most once a
+    HEALTH_SECONDS (and at the end of the run)."""
+    changes = run.health.changes(run.written)
+    if not changes:
+        return {}
+    if set(changes) == {"last_success_at"} and not final and time.monotonic() - run.written_at < HEALTH_SECONDS:
+        return {}
+    run.written, run.written_at = replace(run.health), time.monotonic()
+    return changes
+
+
+def _stop_reason(health: Health, classification: Classification,
                  status: int | None) -> tuple[str, datetime | None] | None:
     """(why, not_before) when the run must stop after this answer: a pause, or the platform's 429."""
-    if destination.paused_at is not None:
-        return "destination paused: " + (destination.pause_reason or ""), None
+    if health.paused_at is not None:
+        return "destination paused: " + (health.pause_reason or ""), None
     if classification.outcome is Outcome.RETRY and status == 429:
         wait = classification.retry_after if classification.retry_after is not None else 10.0
         return "platform rate limit (429)", now_utc() + timedelta(seconds=wait)

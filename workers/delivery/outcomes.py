@@ -1,8 +1,8 @@
 """Recording what a platform answered: request log, per-event attempts, event states, destination health.
 
-Answers are recorded in groups (up to ~50 requests or 250 ms, see the engine): one executemany for the
-request rows, one for the attempts, one set-based UPDATE per outcome class of events, one roll-up refresh
-and one commit. A worker killed before a group is recorded leaves its events in flight; their lease runs
+Answers are recorded in groups (up to ~50 requests or 250 ms, see the engine), on PostgreSQL by the
+recorder thread: one INSERT for the request rows, one for the attempts, one set-based UPDATE per outcome
+class of events, one set-based roll-up refresh, the destination's health changes last, and one commit. A worker killed before a group is recorded leaves its events in flight; their lease runs
 out and the resend is de-duplicated by the platform through the event's unique id.
 """
 
@@ -79,12 +79,16 @@ def _shown(body: Any) -> Any:
     return body
 
 
-def record_many(destination: Destination, sent: list[Sent], events: dict[int, ClaimedEvent],
-                secrets: list[str], policy: RetryPolicy) -> dict[str, int]:
-    """Store a group of answered requests and move every event they carried on; one commit. Returns counts."""
+def record_many(destination_id: int, sent: list[Sent], events: dict[int, ClaimedEvent],
+                secrets: list[str], policy: RetryPolicy, health: dict[str, Any] | None = None) -> dict[str, int]:
+    """Store a group of answered requests and move every event they carried on, then the destination's health
+    changes (last, so its row is locked only for the commit); one commit. Returns counts."""
     if not sent:
+        if health:
+            write_health(destination_id, health)
+            db.session.commit()
         return {}
-    request_ids = _insert_requests(destination.id, sent, secrets)
+    request_ids = _insert_requests(destination_id, sent, secrets)
     attempts: list[dict[str, Any]] = []
     changes = _Changes()
     counts: dict[str, int] = {}
@@ -94,7 +98,7 @@ def record_many(destination: Destination, sent: list[Sent], events: dict[int, Cl
             outcome, message = classification.per_event.get(event_id, (classification.outcome,
                                                                         classification.message))
             message = redact(message or "", secrets)[:MAX_MESSAGE]
-            attempts.append({"event_id": event_id, "destination_id": destination.id, "request_id": request_id,
+            attempts.append({"event_id": event_id, "destination_id": destination_id, "request_id": request_id,
                              "attempted_at": item.at, "outcome": outcome.value, "http_status": result.status,
                              "duration_ms": result.duration_ms, "message": message or result.error})
             changes.add(events[event_id], outcome, message or result.error or "", classification, policy,
@@ -103,6 +107,8 @@ def record_many(destination: Destination, sent: list[Sent], events: dict[int, Cl
     _insert_attempts(attempts)
     changes.apply()
     refresh_delivery_state({events[i].order_id for item in sent for i in item.request.event_ids})
+    if health:
+        write_health(destination_id, health)
     db.session.commit()
     return counts
 
@@ -118,9 +124,29 @@ def _insert_requests(destination_id: int, sent: list[Sent], secrets: list[str]) 
             "response_body": redact(result.body[:MAX_RESPONSE_BODY].decode("utf-8", "replace"), secrets),
             "error": redact(result.error, secrets) if result.error else None,
             "event_count": len(request.event_ids)})
-    inserted = db.session.execute(
-        sa.insert(DeliveryRequest).returning(DeliveryRequest.id, sort_by_parameter_order=True), rows)
+    if db.engine.dialect.name == "postgresql":
+        return _insert_requests_positional(rows)
+    table = DeliveryRequest.__table__
+    inserted = db.session.execute(sa.insert(table).returning(table.c.id, sort_by_parameter_order=True), rows)
     return list(inserted.scalars())
+
+
+_REQUEST_COLUMNS = {"destination_id": "int", "started_at": "timestamptz", "duration_ms": "int", "method": "text",
+                    "url": "text", "http_status": "int", "outcome": "text", "request_body": "text",
+                    "response_body": "text", "error": "text", "event_count": "int"}
+
+
+def _insert_requests_positional(rows: list[dict[str, Any]]) -> list[int]:
+    """Request rows in one INSERT ... SELECT FROM (VALUES ...) ORDER BY ord RETURNING id, with positional
+    parameters: the named-parameter path spent ~5x the Python time re-ordering 550 parameters per group.
+    Ids come from the table's sequence in `ord` order, so the sorted ids match the rows' order."""
+    names = ", ".join(_REQUEST_COLUMNS)
+    row_sql = "(" + ", ".join(f"%s::{kind}" for kind in _REQUEST_COLUMNS.values()) + ", %s::int)"
+    statement = (f"INSERT INTO {DeliveryRequest.__tablename__} ({names}) SELECT {names} FROM (VALUES "
+                 + ", ".join([row_sql] * len(rows)) + f") AS v ({names}, ord) ORDER BY ord RETURNING id")
+    params = tuple(value for ord_, row in enumerate(rows)
+                   for value in (*(row[name] for name in _REQUEST_COLUMNS), ord_))
+    return sorted(db.session.connection().exec_driver_sql(statement, params).scalars())
 
 
 _ATTEMPT_TYPES = {"destination_id": sa.Integer, "request_id": sa.BigInteger, "attempted_at": sa.DateTime(timezone=True),
@@ -130,19 +156,31 @@ _FEW_CLASSES = 4
 
 def _insert_attempts(rows: list[dict[str, Any]]) -> None:
     """Attempt rows; on PostgreSQL a bulk request's 1,000 rows, which differ only in event_id, become one
-    INSERT ... SELECT unnest(:event_ids), <shared values> instead of 8,000 parameters."""
+    INSERT ... SELECT unnest(:event_ids), <shared values> instead of 8,000 parameters, and rows of many
+    single requests one INSERT ... SELECT unnest(<one array per column>)."""
+    table = DeliveryAttempt.__table__
+    if db.engine.dialect.name != "postgresql":
+        db.session.execute(sa.insert(table), rows)
+        return
     classes: dict[tuple, list[int]] = defaultdict(list)
     for row in rows:
         classes[tuple(row[name] for name in _ATTEMPT_TYPES)].append(row["event_id"])
-    if db.engine.dialect.name != "postgresql" or len(classes) > _FEW_CLASSES:
-        db.session.execute(sa.insert(DeliveryAttempt), rows)
+    if len(classes) > _FEW_CLASSES:
+        _insert_columns(table, rows)
         return
-    table = DeliveryAttempt.__table__
     for shared, event_ids in classes.items():
         values = [sa.func.unnest(sa.bindparam("event_ids", event_ids, type_=ARRAY(sa.BigInteger)))]
         values += [sa.bindparam(name, value, type_=kind)
                    for (name, kind), value in zip(_ATTEMPT_TYPES.items(), shared, strict=True)]
         db.session.execute(sa.insert(table).from_select(["event_id", *_ATTEMPT_TYPES], sa.select(*values)))
+
+
+def _insert_columns(table: sa.Table, rows: list[dict[str, Any]]) -> None:
+    """INSERT ... SELECT unnest(:col1), unnest(:col2), ...: one array parameter per column (PostgreSQL)."""
+    columns = {"event_id": sa.BigInteger, **_ATTEMPT_TYPES}
+    values = [sa.func.unnest(sa.bindparam(f"a_{name}", [row[name] for row in rows], type_=ARRAY(kind)))
+              for name, kind in columns.items()]
+    db.session.execute(sa.insert(table).from_select(list(columns), sa.select(*values)))
 
 
 class _Changes:
@@ -204,11 +242,42 @@ def _apply_delivered(delivered: list[tuple[int, datetime]], values: dict[str, An
         db.session.execute(sa.update(events).where(events.c.id.in_(ids)).values(values | {"delivered_at": at}))
 
 
-def update_health(destination: Destination, classification: Classification, now: datetime,
+HEALTH_FIELDS = ("paused_at", "pause_reason", "failing_since", "last_success_at")
+
+
+@dataclass(slots=True)
+class Health:
+    """The destination's health as a run sees it. Kept apart from the ORM row and written by Core with the
+    answers, so the run's own session never dirties (and then locks) the destinations row."""
+
+    paused_at: datetime | None = None
+    pause_reason: str | None = None
+    failing_since: datetime | None = None
+    last_success_at: datetime | None = None
+
+    @classmethod
+    def of(cls, destination: Destination) -> Health:
+        return cls(*(getattr(destination, name) for name in HEALTH_FIELDS))
+
+    def changes(self, written: Health) -> dict[str, Any]:
+        """The fields that differ from what was last written."""
+        return {name: getattr(self, name) for name in HEALTH_FIELDS if getattr(self, name) != getattr(written, name)}
+
+
+def write_health(destination_id: int, changes: dict[str, Any]) -> None:
+    """Store health changes; a pause keeps an earlier pause time (set by a person or another worker)."""
+    table = Destination.__table__
+    values = dict(changes)
+    if values.get("paused_at") is not None:
+        values["paused_at"] = sa.func.coalesce(table.c.paused_at, values["paused_at"])
+    db.session.execute(sa.update(table).where(table.c.id == destination_id).values(values))
+
+
+def update_health(destination: Any, classification: Classification, now: datetime,
                   policy: RetryPolicy) -> None:
     """Success clears the failure streak; setup errors pause at once; long failure streaks trip the breaker.
 
-    Applied in memory right after each answer (so the engine stops at once); committed with the group.
+    Applied in memory (to a Health) right after each answer, so the engine stops at once; written with the group.
     """
     outcome = classification.outcome
     if outcome in (Outcome.DELIVERED, Outcome.REJECTED):
@@ -225,7 +294,7 @@ def update_health(destination: Destination, classification: Classification, now:
                            f"{classification.message[:300]}", now)
 
 
-def pause(destination: Destination, reason: str, now: datetime) -> None:
+def pause(destination: Any, reason: str, now: datetime) -> None:
     if destination.paused_at is None:
         destination.paused_at = now
     destination.pause_reason = reason

@@ -11,6 +11,8 @@ import re
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
+import orjson
+
 from workers.destinations import register
 from workers.destinations.base import (
     BuildResult,
@@ -45,6 +47,10 @@ ORDER_TIME_FIELD = {"placed_order": "placed_at", "ordered_product": "placed_at",
                     "fulfilled_order": "fulfilled_at", "cancelled_order": "cancelled_at",
                     "refunded_order": "refunded_at"}
 BULK_EVENTS_PER_REQUEST = 1000
+# Klaviyo refuses a bulk body over 5 MB; requests are cut below it, with room for the JSON:API envelope.
+BULK_MAX_BYTES = 5_000_000
+_BULK_ENVELOPE_BYTES = 200  # {"data": {"type": "event-bulk-create-job", ...}} around the entries
+_ENTRY_ENVELOPE_BYTES = 150  # {"type": "event-bulk-create", "attributes": {"profile": ..., "events": ...}}
 CATALOG_ITEMS_PER_JOB = 100
 PROFILES_PER_SUBSCRIPTION_JOB = 1000
 E164 = re.compile(r"^\+[1-9]\d{6,14}$")
@@ -201,6 +207,14 @@ class _BulkRequest:
 
     entries: dict[tuple[str, bool], dict[str, Any]] = field(default_factory=dict)
     event_ids: list[int] = field(default_factory=list)
+    size: int = _BULK_ENVELOPE_BYTES  # serialised bytes so far (an upper bound)
+
+    def full(self) -> bool:
+        return len(self.event_ids) >= BULK_EVENTS_PER_REQUEST
+
+    def fits(self, size: int) -> bool:
+        """Room for `size` more bytes; an empty request takes any event, however large."""
+        return not self.event_ids or self.size + size <= BULK_MAX_BYTES
 
     def body(self) -> dict[str, Any]:
         data = []
@@ -271,31 +285,42 @@ class KlaviyoAdapter(DestinationAdapter):
 
     def _bulk_event_requests(self, events: list[OutboundEvent],
                              profiles: dict[int, dict[str, Any]]) -> list[PreparedRequest]:
-        """Requests of ≤ 1000 events grouped per profile. A repeat of (profile, metric, unique_id) waits
-        for a later request, because Klaviyo fails the whole bulk job on such a repeat.
+        """Requests of ≤ 1000 events and ≤ 5 MB grouped per profile. A repeat of (profile, metric, unique_id)
+        waits for a later request, because Klaviyo fails the whole bulk job on such a repeat.
 
         Each event goes to the first request with room that does not hold its keys yet; `holders` maps a key
         to the requests holding it, so that is a dict look-up, not a scan of every open request.
         """
         batches: list[_BulkRequest] = []
         holders: dict[tuple[str, str, str], set[int]] = {}
+        profile_sizes: dict[str, int] = {}
         first_open = 0  # requests fill in order: all before this one are full
         for event in events:
             profile = profiles[event.id]
             keys = [(who, METRICS[event.name], event.unique_id) for who in _identifiers(profile)]
             taken = set().union(*(holders[key] for key in keys if key in holders))
-            while first_open < len(batches) and len(batches[first_open].event_ids) >= BULK_EVENTS_PER_REQUEST:
+            entry_key = (repr(sorted(profile.items())), event.historical)
+            item = {"type": "event", "attributes": event_attributes(event)}
+            item_size = len(orjson.dumps(item)) + 1
+            if entry_key[0] not in profile_sizes:
+                profile_sizes[entry_key[0]] = len(orjson.dumps(profile)) + _ENTRY_ENVELOPE_BYTES
+            while first_open < len(batches) and batches[first_open].full():
                 first_open += 1
             index = first_open
-            while index < len(batches) and (index in taken
-                                            or len(batches[index].event_ids) >= BULK_EVENTS_PER_REQUEST):
+            while index < len(batches):
+                candidate = batches[index]
+                size = item_size + (0 if entry_key in candidate.entries else profile_sizes[entry_key[0]])
+                if index not in taken and not candidate.full() and candidate.fits(size):
+                    break
                 index += 1
             if index == len(batches):
                 batches.append(_BulkRequest())
             batch = batches[index]
-            entry = batch.entries.setdefault((repr(sorted(profile.items())), event.historical),
-                                             {"profile": profile, "events": []})
-            entry["events"].append({"type": "event", "attributes": event_attributes(event)})
+            if entry_key not in batch.entries:
+                batch.entries[entry_key] = {"profile": profile, "events": []}
+                batch.size += profile_sizes[entry_key[0]]
+            batch.entries[entry_key]["events"].append(item)
+            batch.size += item_size
             for key in keys:
                 holders.setdefault(key, set()).add(index)
             batch.event_ids.append(event.id)

@@ -257,6 +257,32 @@ def test_bulk_requests_hold_at_most_1000_events(adapter) -> None:
     assert_request_accepted(requests[-1])
 
 
+def test_bulk_requests_stay_under_5_mb(adapter, monkeypatch) -> None:
+    """Large orders fill a request by size before they fill it by count; each body stays under the cap."""
+    import orjson
+
+    from workers.destinations import klaviyo
+
+    monkeypatch.setattr(klaviyo, "BULK_MAX_BYTES", 60_000)  # the same rule at a size the test can build
+    lines = [{"product_id": str(n), "sku": f"S{n}", "name": "x" * 400, "quantity": 1, "price": 1, "total": 1}
+             for n in range(20)]
+    events = [make_order_event("placed_order", make_order(id=str(n), items=lines), event_id=n) for n in range(40)]
+    requests = adapter.build_requests(events, bulk=True).requests
+    sizes = [len(orjson.dumps(r.json)) for r in requests]
+    assert len(requests) > 1 and max(sizes) <= 60_000, sizes
+    assert sorted(i for r in requests for i in r.event_ids) == list(range(40))
+    assert_request_accepted(requests[0])
+
+
+def test_a_single_event_over_the_cap_still_gets_a_request_of_its_own(adapter, monkeypatch) -> None:
+    from workers.destinations import klaviyo
+
+    monkeypatch.setattr(klaviyo, "BULK_MAX_BYTES", 100)
+    events = [make_order_event("placed_order", make_order(id=str(n)), event_id=n) for n in range(3)]
+    requests = adapter.build_requests(events, bulk=True).requests
+    assert [r.event_ids for r in requests] == [[0], [1], [2]]
+
+
 def test_bulk_backfill_is_set_on_historical_entries(adapter) -> None:
     events = [make_order_event("placed_order", historical=True)]
     (request,) = adapter.build_requests(events, bulk=True).requests
