@@ -6,7 +6,7 @@ from tests.conftest import both_databases
 from tests.factories import make_order
 from webapp.models import Destination, Order, OrderLine
 from webapp.schemas.orders import parse_orders_payload
-from webapp.services import ingest
+from webapp.services import bulk_rows, ingest
 
 pytestmark = both_databases
 SKIPPED = {"id", "order_id", "contact_id", "created_at", "updated_at"}
@@ -42,7 +42,7 @@ def test_copy_and_executemany_store_the_same_orders_and_lines(app, db, monkeypat
                                enabled=True))
     db.session.commit()
     ingest.ingest_orders(_batch("A"))  # 30 new orders: COPY on PostgreSQL
-    monkeypatch.setattr(ingest, "_RESERVE_FROM", 10**9)
+    monkeypatch.setattr(bulk_rows, "BULK_FROM", 10**9)
     ingest.ingest_orders(_batch("B"))  # the executemany path
     assert len(_stored(db, Order, "A")) == 30 and len(_stored(db, OrderLine, "A")) == 60
     assert _stored(db, Order, "A") == _stored(db, Order, "B")

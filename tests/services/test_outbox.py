@@ -8,7 +8,8 @@ import sqlalchemy as sa
 from tests.conftest import both_databases
 from webapp.models import Destination, Event
 from webapp.services import outbox
-from webapp.services.outbox import NewEvent, Target, json_text, write_events
+from webapp.services.bulk_rows import json_text
+from webapp.services.outbox import NewEvent, Target, write_events
 
 WHEN = datetime(2026, 11, 20, 10, 15, tzinfo=UTC)
 

@@ -17,21 +17,19 @@ from typing import Any
 
 import sqlalchemy as sa
 from flask import current_app
-from sqlalchemy.dialects.postgresql import JSONB
 
 from webapp.extensions import db
 from webapp.models import Contact, Order, OrderLine, utcnow
 from webapp.schemas.orders import CanonicalOrder, line_keys, order_to_canonical_json
-from webapp.services import ltv, order_state
+from webapp.services import bulk_rows, ltv, order_state
 from webapp.services.contacts import ContactBook, contact_payload, live, upsert_contact
-from webapp.services.outbox import NewEvent, Target, active_targets, json_text, write_events
+from webapp.services.outbox import NewEvent, Target, active_targets, write_events
 
 ORDERS = Order.__table__
 LINES = OrderLine.__table__
 LINE_FIELDS = ("product_id", "sku", "name", "quantity", "price", "total", "url", "image_url", "categories", "brand")
 ORDER_JSON_COLUMNS = ("data", "status_history", "anomalies", "derived")
 _CHUNK = 500  # ids per IN (...) list
-_RESERVE_FROM = 20  # new rows in one batch from which ids are taken from the sequence first (PostgreSQL)
 
 
 @dataclass
@@ -127,7 +125,7 @@ def _ingest_part(orders: list[CanonicalOrder], targets: list[Target],
     accepted = frozenset().union(*(target.accepts for target in targets))
     plans = [_plan(incoming, stored.get(incoming.id), book, now, historical, accepted) for incoming in orders]
     batch_ltv = _contact_figures(plans)
-    _reserve_ids(Contact, [c for c in db.session.new if isinstance(c, Contact) and c.id is None])
+    bulk_rows.reserve_ids(Contact, [c for c in db.session.new if isinstance(c, Contact) and c.id is None])
     db.session.flush()  # contacts: new ones get their ids, each is written once with its new figures
     _write_orders(plans)
     _write_lines(plans, _load_lines([plan.stored.id for plan in plans if plan.stored is not None]))
@@ -228,80 +226,20 @@ def _write_orders(plans: list[_Plan]) -> None:
             if any(getattr(plan.stored, name) != value for name, value in plan.row.items()):
                 changed.append({"b_id": plan.order_id, **plan.row})
     if changed:
-        statement = sa.update(ORDERS).where(ORDERS.c.id == sa.bindparam("b_id")).values(_json_values())
-        db.session.execute(statement, _with_json_text(changed))
+        statement = (sa.update(ORDERS).where(ORDERS.c.id == sa.bindparam("b_id"))
+                     .values(bulk_rows.json_bind_values(ORDER_JSON_COLUMNS)))
+        db.session.execute(statement, bulk_rows.with_json_text(changed, ORDER_JSON_COLUMNS))
 
 
 def _insert_orders(rows: list[dict[str, Any]]) -> list[int]:
     """Insert orders, returning their new ids in order."""
-    ids = _reserve_ids(ORDERS, rows)
-    insert = sa.insert(ORDERS).values(_json_values())
+    ids = bulk_rows.reserve_ids(ORDERS, rows)
+    insert = sa.insert(ORDERS).values(bulk_rows.json_bind_values(ORDER_JSON_COLUMNS))
     if ids is None:
         statement = insert.returning(ORDERS.c.id, sort_by_parameter_order=True)
-        return list(db.session.execute(statement, _with_json_text(rows)).scalars())
-    _copy_insert(ORDERS, [row | {"id": row_id} for row, row_id in zip(rows, ids, strict=True)])
-    return ids
-
-
-def _copy_insert(table: sa.Table, rows: list[dict[str, Any]]) -> None:
-    """PostgreSQL, many new rows: one COPY instead of a pipelined executemany (about half the time).
-
-    Only for plain inserts (no conflict possible: ids come from the sequence, lines are new). Columns the
-    rows leave out get their Python-side defaults, as Core's INSERT would give them; JSON values go as
-    orjson text.
-    """
-    names = list(rows[0])
-    defaults = {column.name: column.default.arg(None) if column.default.is_callable else column.default.arg
-                for column in table.c
-                if column.name not in rows[0] and column.default is not None and not column.default.is_sequence}
-    json_names = {column.name for column in table.c if isinstance(column.type, sa.JSON)}
-    columns = names + list(defaults)
-    cursor = db.session.connection().connection.driver_connection.cursor()
-    try:
-        with cursor.copy(f"COPY {table.name} ({', '.join(columns)}) FROM STDIN") as copy:
-            for row in rows:
-                values = [row[name] for name in names] + list(defaults.values())
-                copy.write_row([json_text(value) if name in json_names else value
-                                for name, value in zip(columns, values, strict=True)])
-    finally:
-        cursor.close()
-
-
-def _json_values() -> dict[str, Any]:
-    """The orders' JSON columns bound as ready JSON text: orjson once per value instead of json.dumps."""
-    postgres = db.session.get_bind().dialect.name == "postgresql"
-    values = {}
-    for name in ORDER_JSON_COLUMNS:
-        text = sa.bindparam(f"{name}_json", type_=sa.Text())
-        values[name] = sa.cast(text, JSONB()) if postgres else text
-    return values
-
-
-def _with_json_text(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Rows for `_json_values()` statements: each JSON column's value as text under `<name>_json`."""
-    out = []
-    for row in rows:
-        params = {name: value for name, value in row.items() if name not in ORDER_JSON_COLUMNS}
-        out.append(params | {f"{name}_json": json_text(row[name]) for name in ORDER_JSON_COLUMNS})
-    return out
-
-
-def _reserve_ids(model: Any, items: list[Any]) -> list[int] | None:
-    """On PostgreSQL, take ids for many new rows from the table's sequence in one query.
-
-    A multi-row INSERT ... RETURNING is slow to send through psycopg (it parses the huge statement
-    client-side); with ids known up front the rows go as a pipelined executemany instead. Objects get
-    their id set; for plain rows the ids are returned. None where RETURNING is the better way.
-    """
-    if len(items) < _RESERVE_FROM or db.session.get_bind().dialect.name != "postgresql":
-        return None
-    table = getattr(model, "__table__", model)
-    ids = list(db.session.scalars(
-        sa.select(sa.func.nextval(sa.func.pg_get_serial_sequence(table.name, "id")))
-        .select_from(sa.func.generate_series(1, len(items)))))
-    if not isinstance(items[0], dict):
-        for item, item_id in zip(items, ids, strict=True):
-            item.id = item_id
+        params = bulk_rows.with_json_text(rows, ORDER_JSON_COLUMNS)
+        return list(db.session.execute(statement, params).scalars())
+    bulk_rows.copy_insert(ORDERS, [row | {"id": row_id} for row, row_id in zip(rows, ids, strict=True)])
     return ids
 
 
@@ -324,8 +262,8 @@ def _write_lines(plans: list[_Plan], stored_lines: dict[int, list[Any]]) -> None
         db.session.execute(sa.delete(LINES).where(LINES.c.id.in_(deletes[start:start + _CHUNK])))
     if updates:
         db.session.execute(sa.update(LINES).where(LINES.c.id == sa.bindparam("b_id")), updates)
-    if len(inserts) >= _RESERVE_FROM and db.session.get_bind().dialect.name == "postgresql":
-        _copy_insert(LINES, inserts)
+    if bulk_rows.use_bulk_path(len(inserts)):
+        bulk_rows.copy_insert(LINES, inserts)
     elif inserts:
         db.session.execute(sa.insert(LINES), inserts)
 

@@ -11,17 +11,16 @@ goes through COPY into a temporary table and one `INSERT ... SELECT ... ON CONFL
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-import orjson
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 
 from webapp.extensions import db
 from webapp.models import Destination, Event
+from webapp.services.bulk_rows import json_text
 
 # Delivery order within one order and destination (see workers.delivery.claim: lower goes first).
 SEQUENCE = {"pending_order": 0, "placed_order": 1, "ordered_product": 1, "fulfilled_order": 2,
@@ -104,14 +103,6 @@ def _rows(events: list[NewEvent], targets: list[Target]) -> list[dict[str, Any]]
                          "sequence": SEQUENCE.get(event.name, 0), "historical": event.historical,
                          "occurred_at": event.occurred_at})
     return rows
-
-
-def json_text(value: Any) -> str:
-    """A JSON column's value as JSON text (what the column would store), ~10x faster than json.dumps."""
-    try:
-        return orjson.dumps(value, option=orjson.OPT_NON_STR_KEYS).decode()
-    except TypeError:  # e.g. an int beyond 64 bits: the standard encoder takes anything JSON can
-        return json.dumps(value)
 
 
 def _insert_rows(rows: list[dict[str, Any]]) -> None:
