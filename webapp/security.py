@@ -85,14 +85,7 @@ def revoke_api_key(key_id: int) -> ApiKey:
     return key
 
 
-def find_api_key(plain: str) -> ApiKey | None:
-    key = db.session.scalar(sa.select(ApiKey).where(ApiKey.key_hash == _digest(plain)))
-    if key is None or key.revoked_at is not None:
-        return None
-    return key
-
-
-def _usable_key(plain: str) -> Any | None:
+def find_api_key(plain: str) -> sa.Row | None:
     """The key's row (id, name, prefix, last_used_at) when it exists and is not revoked, else None.
 
     Checked against the database on every request (one Core query, no ORM object, no cache), so a
@@ -110,7 +103,7 @@ def api_key_required(view: F) -> F:
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         header = request.headers.get("Authorization", "")
         scheme, _, token = header.partition(" ")
-        key = _usable_key(token.strip()) if scheme.lower() == "bearer" and token else None
+        key = find_api_key(token.strip()) if scheme.lower() == "bearer" and token else None
         if key is None:
             response = jsonify(errors=[{"path": "", "message": "a valid API key is required "
                                         "(Authorization: Bearer <key>)"}])

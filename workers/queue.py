@@ -51,14 +51,7 @@ def signal(connection: Redis, queue: str, func: str, key: str, *args: Any, **opt
     The job clears the key when it starts (see `clear_signal`), so work that arrives while it runs
     gets a fresh job instead of being swallowed by the running one.
     """
-    if not connection.set(_signal_key(key), "1", nx=True, ex=SIGNAL_TTL_SECONDS):
-        return False
-    try:
-        enqueue(connection, queue, func, *args, result_ttl=60, **options)
-    except Exception:
-        connection.delete(_signal_key(key))
-        raise
-    return True
+    return bool(signal_many(connection, queue, func, [(key, args)], **options))
 
 
 def signal_many(connection: Redis, queue: str, func: str, jobs: list[tuple[str, tuple[Any, ...]]],
@@ -105,13 +98,7 @@ def clear_signal(connection: Redis, key: str) -> None:
 
 def safe_signal(url: str | None, queue: str, func: str, key: str, *args: Any, **options: Any) -> bool:
     """Best-effort signal: with Redis down the caller's committed work still stands (the sweeper finds it)."""
-    if not url:
-        return False
-    try:
-        return signal(connect(url), queue, func, key, *args, **options)
-    except RedisError as exc:
-        log.warning("could not signal %s (%s); the sweeper will pick the work up", key, exc)
-        return False
+    return bool(safe_signal_many(url, queue, func, [(key, args)], **options))
 
 
 def deliver_signal_key(destination_id: int) -> str:
