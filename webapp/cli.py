@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import gc
 import os
 import sys
 from pathlib import Path
@@ -96,17 +95,17 @@ def _prepare_database(app: Flask, demo: bool, base_url: str) -> None:
 @main.command("web")
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=8000, show_default=True, type=int)
-@click.option("--threads", default=None, type=int, help="Worker threads (default SHOPRELAY_WEB_THREADS).")
-def web_command(host: str, port: int, threads: int | None) -> None:
-    """Serve the dashboard, API and feeds with waitress (use gunicorn 'webapp:create_app()' at scale)."""
-    import waitress
+@click.option("--threads", default=None, type=click.IntRange(min=1),
+              help="Threads per process (default SHOPRELAY_WEB_THREADS).")
+@click.option("--workers", default=None, type=click.IntRange(min=1),
+              help="Processes (default SHOPRELAY_WEB_WORKERS); 1 runs waitress, more run gunicorn.")
+def web_command(host: str, port: int, threads: int | None, workers: int | None) -> None:
+    """Serve the dashboard, API and feeds (waitress, or gunicorn with --workers > 1)."""
+    from webapp.web_server import serve
 
     app = current_app._get_current_object()  # type: ignore[attr-defined]
-    # The app's long-lived objects leave the collector's view: a full collection during a 1000-order
-    # ingest no longer walks them (~15% of the batch; tests/benchmarks/RESULTS-orders.md, issue 5).
-    gc.freeze()
-    waitress.serve(app, host=host, port=port, threads=threads or app.config["WEB_THREADS"],
-                   ident="shoprelay", clear_untrusted_proxy_headers=True, channel_timeout=300)
+    serve(app, host, port, threads=threads or app.config["WEB_THREADS"],
+          workers=workers or app.config["WEB_WORKERS"])
 
 
 @main.command("worker")

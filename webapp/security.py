@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import secrets
 from collections.abc import Callable
-from functools import wraps
+from functools import cache, wraps
 from typing import Any, TypeVar
 
 import sqlalchemy as sa
@@ -91,9 +91,19 @@ def find_api_key(plain: str) -> sa.Row | None:
     Checked against the database on every request (one Core query, no ORM object, no cache), so a
     revoked key stops working at once in every process.
     """
-    query = (sa.select(_KEYS.c.id, _KEYS.c.name, _KEYS.c.prefix, _KEYS.c.last_used_at)
-             .where(_KEYS.c.key_hash == _digest(plain), _KEYS.c.revoked_at.is_(None)))
-    return db.session.execute(query).first()
+    return db.session.execute(_key_query(), {"key_hash": _digest(plain)}).first()
+
+
+@cache
+def _key_query() -> sa.Select:
+    """Built once (webapp.services.statements): this runs on every API request."""
+    return (sa.select(_KEYS.c.id, _KEYS.c.name, _KEYS.c.prefix, _KEYS.c.last_used_at)
+            .where(_KEYS.c.key_hash == sa.bindparam("key_hash"), _KEYS.c.revoked_at.is_(None)))
+
+
+@cache
+def _touch_key() -> sa.Update:
+    return sa.update(_KEYS).where(_KEYS.c.id == sa.bindparam("key_id")).values(last_used_at=sa.bindparam("now"))
 
 
 def api_key_required(view: F) -> F:
@@ -113,7 +123,7 @@ def api_key_required(view: F) -> F:
         now = utcnow()
         if key.last_used_at is None or (now - key.last_used_at).total_seconds() > 60:
             # throttled so busy keys don't write on every request
-            db.session.execute(sa.update(_KEYS).where(_KEYS.c.id == key.id).values(last_used_at=now))
+            db.session.execute(_touch_key(), {"key_id": key.id, "now": now})
             db.session.commit()
         g.api_key = key
         return view(*args, **kwargs)

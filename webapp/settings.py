@@ -133,7 +133,9 @@ SETTINGS: tuple[Setting, ...] = (
             "Delivered attempts' request/response bodies are pruned after this many days."),
     Setting("SHOPRELAY_RETENTION_ROW_DAYS", "RETENTION_ROW_DAYS", _positive_int, 180,
             "Delivered events' attempt rows are pruned after this many days (failures are kept)."),
-    Setting("SHOPRELAY_WEB_THREADS", "WEB_THREADS", _positive_int, 8, "Threads of the bundled web server."),
+    Setting("SHOPRELAY_WEB_THREADS", "WEB_THREADS", _positive_int, 8, "Threads per process of `shoprelay web`."),
+    Setting("SHOPRELAY_WEB_WORKERS", "WEB_WORKERS", _positive_int, 1,
+            "Processes of `shoprelay web`: 1 runs waitress; more run gunicorn (POSIX), one per CPU is typical."),
 )
 
 

@@ -321,13 +321,19 @@ def floor_wsgi_app(database_url: str):  # noqa: ANN201 - WSGI callable
     """Parse the JSON body like Flask does, insert the orders with one executemany, answer 202."""
     import sqlalchemy as sa
 
-    engine = sa.create_engine(database_url, pool_size=10, max_overflow=10,
-                              connect_args={"timeout": 30} if database_url.startswith("sqlite") else {})
+    def new_engine() -> sa.Engine:
+        return sa.create_engine(database_url, pool_size=10, max_overflow=10,
+                                connect_args={"timeout": 30} if database_url.startswith("sqlite") else {})
+
     table = sa.Table("floor_orders", sa.MetaData(), sa.Column("id", sa.Integer, primary_key=True),
                      sa.Column("external_id", sa.String(255)), sa.Column("data", sa.Text))
-    table.create(engine, checkfirst=True)
+    creator = new_engine()
+    table.create(creator, checkfirst=True)
+    creator.dispose()
+    engines: dict[int, sa.Engine] = {}  # one per process: gunicorn forks after this point
 
     def app(environ: dict, start_response: Any) -> list[bytes]:
+        engine = engines.get(os.getpid()) or engines.setdefault(os.getpid(), new_engine())
         length = int(environ.get("CONTENT_LENGTH") or 0)
         data = json.loads(environ["wsgi.input"].read(length))
         orders = data.get("orders", [data])
@@ -348,11 +354,18 @@ def _main(argv: list[str] | None = None) -> None:
     parser.add_argument("--port", type=int, required=True)
     parser.add_argument("--database", required=True)
     parser.add_argument("--threads", type=int, default=8)
+    parser.add_argument("--workers", type=int, default=1)
     args = parser.parse_args(argv)
+    app = floor_wsgi_app(args.database)
+    if args.workers > 1:  # the same gunicorn settings as `shoprelay web --workers N`
+        from webapp.web_server import gunicorn_options, run_gunicorn
+
+        run_gunicorn(app, gunicorn_options("127.0.0.1", args.port, threads=args.threads, workers=args.workers)
+                     | {"loglevel": "warning"})
+        return
     import waitress
 
-    waitress.serve(floor_wsgi_app(args.database), host="127.0.0.1", port=args.port, threads=args.threads,
-                   ident="floor", channel_timeout=300)
+    waitress.serve(app, host="127.0.0.1", port=args.port, threads=args.threads, ident="floor", channel_timeout=300)
 
 
 if __name__ == "__main__":

@@ -16,6 +16,7 @@ import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import JSONB
 
 from webapp.extensions import db
+from webapp.services.statements import dialect_name
 
 BULK_FROM = 20  # new rows in one statement from which the PostgreSQL bulk path pays off
 
@@ -30,7 +31,7 @@ def json_text(value: Any) -> str:
 
 def use_bulk_path(count: int) -> bool:
     """Whether `count` new rows go by the PostgreSQL bulk path (sequence ids, COPY)."""
-    return count >= BULK_FROM and db.session.get_bind().dialect.name == "postgresql"
+    return count >= BULK_FROM and dialect_name() == "postgresql"
 
 
 def reserve_ids(model: Any, items: list[Any]) -> list[int] | None:
@@ -75,10 +76,10 @@ def copy_insert(table: sa.Table, rows: list[dict[str, Any]]) -> None:
         cursor.close()
 
 
-def json_bind_values(columns: tuple[str, ...]) -> dict[str, Any]:
+def json_bind_values(columns: tuple[str, ...], dialect: str) -> dict[str, Any]:
     """`.values()` for an INSERT/UPDATE binding these JSON columns as ready JSON text (`<name>_json`):
     orjson once per value instead of the dialect's json.dumps."""
-    postgres = db.session.get_bind().dialect.name == "postgresql"
+    postgres = dialect == "postgresql"
     values = {}
     for name in columns:
         text = sa.bindparam(f"{name}_json", type_=sa.Text())

@@ -6,6 +6,7 @@ import hashlib
 import json
 from dataclasses import dataclass
 from datetime import datetime
+from functools import cache
 from typing import Any
 
 import sqlalchemy as sa
@@ -52,9 +53,10 @@ class ContactBook:
         book = cls()
         values = {name: sorted({v for c in customers if (v := getattr(c, "id" if name == "customer_id" else name))})
                   for name in IDENTIFIERS}
-        clauses = [getattr(Contact, name).in_(found) for name, found in values.items() if found]
-        if clauses:
-            for contact in db.session.scalars(sa.select(Contact).where(sa.or_(*clauses))).all():
+        present = tuple(name for name, found in values.items() if found)
+        if present:
+            params = {name: values[name] for name in present}
+            for contact in db.session.scalars(_holders_query(present), params).all():
                 book.add(contact)
             book._load_merge_targets()
         return book
@@ -67,7 +69,8 @@ class ContactBook:
         while wanted - seen:
             batch = sorted(wanted - seen)
             seen |= wanted
-            loaded = db.session.scalars(sa.select(Contact).where(Contact.id.in_(batch))).all()
+            loaded = db.session.scalars(sa.select(Contact).where(Contact.id.in_(batch))
+                                        .order_by(Contact.id).with_for_update()).all()
             wanted = {c.merged_into_id for c in loaded if c.merged_into_id is not None}
 
     def add(self, contact: Contact) -> None:
@@ -103,6 +106,18 @@ class ContactBook:
         # The stored query's order: live before merged-away, then oldest (lowest id) first.
         return contact.merged_into_id is not None, (
             contact.id if contact.id is not None else _UNSAVED + self._unsaved.get(id(contact), 0))
+
+
+@cache
+def _holders_query(names: tuple[str, ...]) -> sa.Select:
+    """Contacts holding any of the listed values of these identifiers (built once per combination).
+
+    Locked, in id order: a concurrent request for the same contact waits until this one has written
+    its LTV and summary, then reads them (webapp.services.write_races).
+    """
+    return (sa.select(Contact).where(sa.or_(*(getattr(Contact, name).in_(sa.bindparam(name, expanding=True))
+                                              for name in names)))
+            .order_by(Contact.id).with_for_update())
 
 
 def live(contact: Contact) -> Contact:

@@ -15,7 +15,8 @@ from sqlalchemy.dialects import postgresql
 
 from webapp.extensions import db
 from webapp.models import Event
-from webapp.services.time_buckets import Window, dialect_name, seconds_between
+from webapp.services.statements import dialect_name
+from webapp.services.time_buckets import Window, seconds_between
 
 SAMPLE_LIMIT = 10_000
 BACKLOG_LOOKBACK = timedelta(days=1)

@@ -19,17 +19,13 @@ import sqlalchemy as sa
 from flask import current_app
 
 from webapp.extensions import db
-from webapp.models import Contact, Order, OrderLine, utcnow
+from webapp.models import Contact, utcnow
 from webapp.schemas.orders import CanonicalOrder, line_keys, order_to_canonical_json
-from webapp.services import bulk_rows, ltv, order_state
+from webapp.services import bulk_rows, ltv, order_rows, order_state, write_races
 from webapp.services.contacts import ContactBook, contact_payload, live, upsert_contact
 from webapp.services.outbox import NewEvent, Target, active_targets, write_events
 
-ORDERS = Order.__table__
-LINES = OrderLine.__table__
 LINE_FIELDS = ("product_id", "sku", "name", "quantity", "price", "total", "url", "image_url", "categories", "brand")
-ORDER_JSON_COLUMNS = ("data", "status_history", "anomalies", "derived")
-_CHUNK = 500  # ids per IN (...) list
 
 
 @dataclass
@@ -73,22 +69,40 @@ class _Plan:
 
 
 def ingest_orders(orders: list[CanonicalOrder], *, historical: bool = False) -> list[OrderResult]:
-    """Store a validated batch atomically, then signal delivery (Redis down = the sweeper catches up)."""
-    targets = active_targets()
+    """Store a validated batch atomically, then signal delivery (Redis down = the sweeper catches up).
+
+    A request that loses a race with a concurrent one (both creating the same contact or order) is
+    rolled back and run again; it then finds the other's rows (webapp.services.write_races).
+    """
+    for attempt in range(1, write_races.ATTEMPTS + 1):
+        try:
+            results, touched, targets = _ingest_once(orders, historical)
+        except sa.exc.DBAPIError as error:
+            if attempt == write_races.ATTEMPTS or not write_races.lost_a_race(error):
+                raise
+            continue
+        signal_destinations(touched, targets)
+        return results
+    raise AssertionError("unreachable")
+
+
+def _ingest_once(orders: list[CanonicalOrder], historical: bool) -> tuple[list[OrderResult], set[int], list[Target]]:
+    """One attempt in one transaction: committed whole, or rolled back whole."""
     results: list[OrderResult] = []
     touched: set[int] = set()
-    try:
-        with db.session.no_autoflush:
-            for part in _without_repeats(orders):
-                part_results, part_touched = _ingest_part(part, targets, historical)
-                results += part_results
-                touched |= part_touched
-        db.session.commit()
-    except Exception:
-        db.session.rollback()
-        raise
-    signal_destinations(touched, targets)
-    return results
+    with write_races.writing():
+        try:
+            targets = active_targets()
+            with db.session.no_autoflush:
+                for part in _without_repeats(orders):
+                    part_results, part_touched = _ingest_part(part, targets, historical)
+                    results += part_results
+                    touched |= part_touched
+            db.session.commit()
+        except Exception:
+            db.session.rollback()
+            raise
+    return results, touched, targets
 
 
 def signal_destinations(destination_ids: set[int], targets: list[Target]) -> None:
@@ -120,7 +134,7 @@ def _ingest_part(orders: list[CanonicalOrder], targets: list[Target],
                  historical: bool) -> tuple[list[OrderResult], set[int]]:
     """Orders with distinct ids: plan each in memory, then write the part with a few statements."""
     now = utcnow()
-    stored = _load_orders([incoming.id for incoming in orders])
+    stored = order_rows.load_orders([incoming.id for incoming in orders])
     book = ContactBook.load([incoming.customer for incoming in orders])
     accepted = frozenset().union(*(target.accepts for target in targets))
     plans = [_plan(incoming, stored.get(incoming.id), book, now, historical, accepted) for incoming in orders]
@@ -128,31 +142,13 @@ def _ingest_part(orders: list[CanonicalOrder], targets: list[Target],
     bulk_rows.reserve_ids(Contact, [c for c in db.session.new if isinstance(c, Contact) and c.id is None])
     db.session.flush()  # contacts: new ones get their ids, each is written once with its new figures
     _write_orders(plans)
-    _write_lines(plans, _load_lines([plan.stored.id for plan in plans if plan.stored is not None]))
+    _write_lines(plans, order_rows.load_lines([plan.stored.id for plan in plans if plan.stored is not None]))
     batch_ltv.write()
     events = [event for plan in plans for event in _events(plan, now, historical)]
     touched = write_events(events, targets)
     results = [OrderResult(plan.incoming.id, plan.stored is None, plan.derivation.applied_status,
                            plan.event_names, plan.derivation.anomaly) for plan in plans]
     return results, touched
-
-
-def _load_orders(external_ids: list[str]) -> dict[str, Any]:
-    found: dict[str, Any] = {}
-    for start in range(0, len(external_ids), _CHUNK):
-        query = sa.select(ORDERS).where(ORDERS.c.external_id.in_(external_ids[start:start + _CHUNK]))
-        found.update({row.external_id: row for row in db.session.execute(query)})
-    return found
-
-
-def _load_lines(order_ids: list[int]) -> dict[int, list[Any]]:
-    found: dict[int, list[Any]] = {order_id: [] for order_id in order_ids}
-    for start in range(0, len(order_ids), _CHUNK):
-        query = (sa.select(LINES).where(LINES.c.order_id.in_(order_ids[start:start + _CHUNK]))
-                 .order_by(LINES.c.id))
-        for row in db.session.execute(query):
-            found[row.order_id].append(row)
-    return found
 
 
 def _plan(incoming: CanonicalOrder, stored: Any, book: ContactBook, now: datetime, historical: bool,
@@ -217,7 +213,7 @@ def _write_orders(plans: list[_Plan]) -> None:
         plan.row["contact_id"] = live(plan.contact.contact).id
     new = [plan for plan in plans if plan.stored is None]
     if new:
-        for plan, order_id in zip(new, _insert_orders([plan.row for plan in new]), strict=True):
+        for plan, order_id in zip(new, order_rows.insert_orders([plan.row for plan in new]), strict=True):
             plan.order_id = order_id
     changed = []
     for plan in plans:
@@ -225,22 +221,7 @@ def _write_orders(plans: list[_Plan]) -> None:
             plan.order_id = plan.stored.id
             if any(getattr(plan.stored, name) != value for name, value in plan.row.items()):
                 changed.append({"b_id": plan.order_id, **plan.row})
-    if changed:
-        statement = (sa.update(ORDERS).where(ORDERS.c.id == sa.bindparam("b_id"))
-                     .values(bulk_rows.json_bind_values(ORDER_JSON_COLUMNS)))
-        db.session.execute(statement, bulk_rows.with_json_text(changed, ORDER_JSON_COLUMNS))
-
-
-def _insert_orders(rows: list[dict[str, Any]]) -> list[int]:
-    """Insert orders, returning their new ids in order."""
-    ids = bulk_rows.reserve_ids(ORDERS, rows)
-    insert = sa.insert(ORDERS).values(bulk_rows.json_bind_values(ORDER_JSON_COLUMNS))
-    if ids is None:
-        statement = insert.returning(ORDERS.c.id, sort_by_parameter_order=True)
-        params = bulk_rows.with_json_text(rows, ORDER_JSON_COLUMNS)
-        return list(db.session.execute(statement, params).scalars())
-    bulk_rows.copy_insert(ORDERS, [row | {"id": row_id} for row, row_id in zip(rows, ids, strict=True)])
-    return ids
+    order_rows.update_orders(changed)
 
 
 def _write_lines(plans: list[_Plan], stored_lines: dict[int, list[Any]]) -> None:
@@ -258,14 +239,7 @@ def _write_lines(plans: list[_Plan], stored_lines: dict[int, list[Any]]) -> None
             elif any(getattr(line, name) != value for name, value in values.items()):
                 updates.append({"b_id": line.id, **values})
         deletes += [line.id for line in current.values()]
-    for start in range(0, len(deletes), _CHUNK):
-        db.session.execute(sa.delete(LINES).where(LINES.c.id.in_(deletes[start:start + _CHUNK])))
-    if updates:
-        db.session.execute(sa.update(LINES).where(LINES.c.id == sa.bindparam("b_id")), updates)
-    if bulk_rows.use_bulk_path(len(inserts)):
-        bulk_rows.copy_insert(LINES, inserts)
-    elif inserts:
-        db.session.execute(sa.insert(LINES), inserts)
+    order_rows.write_lines(inserts, updates, deletes)
 
 
 def _contact_figures(plans: list[_Plan]) -> ltv.BatchLtv:

@@ -13,6 +13,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, fields
 from datetime import datetime
 from decimal import Decimal
+from functools import cache
 from typing import Any
 
 import sqlalchemy as sa
@@ -85,17 +86,15 @@ class BatchLtv:
 
     def write(self) -> None:
         """One executemany for new rows, one for changed rows."""
-        table = ContactLtv.__table__
         names = [f.name for f in fields(Contribution)]
         if self.inserts:
-            db.session.execute(sa.insert(table), [
+            db.session.execute(_insert_ltv(), [
                 {"contact_id": contact.id, "currency": currency}
                 | {name: self.rows[contact][currency][name] for name in names}
                 for contact, currency in self.inserts])
         if self.updates:
             db.session.execute(
-                sa.update(table).where(table.c.contact_id == sa.bindparam("b_contact_id"),
-                                       table.c.currency == sa.bindparam("b_currency")),
+                _update_ltv(),
                 [{"b_contact_id": contact.id, "b_currency": currency}
                  | {name: self.rows[contact][currency][name] for name in names}
                  for contact, currency in self.updates])
@@ -115,10 +114,8 @@ def plan_deltas(deltas: dict[tuple[Contact, str], Contribution], contacts: Itera
     rows: dict[Contact, dict[str, dict[str, Any]]] = {contact: {} for contact in everyone}
     by_id = {contact.id: contact for contact in everyone if contact.id is not None}
     ids = sorted(by_id)
-    table = ContactLtv.__table__
     for start in range(0, len(ids), _CHUNK):
-        query = sa.select(table).where(table.c.contact_id.in_(ids[start:start + _CHUNK]))
-        for row in db.session.execute(query):
+        for row in db.session.execute(_ltv_query(), {"ids": ids[start:start + _CHUNK]}):
             rows[by_id[row.contact_id]][row.currency] = {name: getattr(row, name) for name in names}
     batch = BatchLtv(rows, [], [])
     for (contact, currency), delta in deltas.items():
@@ -142,16 +139,41 @@ def order_dates(contact_ids: list[int], excluding: Iterable[str] = ()) -> dict[i
     excluded = sorted(set(excluding))
     dates: dict[int, tuple[Any, Any, int]] = {}
     ids = sorted(set(contact_ids))
+    query = _dates_query(bool(excluded))
     for start in range(0, len(ids), _CHUNK):
-        query = (sa.select(Order.contact_id, sa.func.min(Order.placed_at), sa.func.max(Order.placed_at),
-                           sa.func.count())
-                 .where(Order.contact_id.in_(ids[start:start + _CHUNK]), Order.status != "pending")
-                 .group_by(Order.contact_id))
-        if excluded:
-            query = query.where(Order.external_id.not_in(excluded))
+        params = {"ids": ids[start:start + _CHUNK], "excluded": excluded}
         dates.update({contact_id: (first, last, count) for contact_id, first, last, count
-                      in db.session.execute(query)})
+                      in db.session.execute(query, params)})
     return dates
+
+
+@cache
+def _dates_query(excluding: bool) -> sa.Select:
+    query = (sa.select(Order.contact_id, sa.func.min(Order.placed_at), sa.func.max(Order.placed_at),
+                       sa.func.count())
+             .where(Order.contact_id.in_(sa.bindparam("ids", expanding=True)), Order.status != "pending")
+             .group_by(Order.contact_id))
+    if excluding:
+        query = query.where(Order.external_id.not_in(sa.bindparam("excluded", expanding=True)))
+    return query
+
+
+@cache
+def _ltv_query() -> sa.Select:
+    table = ContactLtv.__table__
+    return sa.select(table).where(table.c.contact_id.in_(sa.bindparam("ids", expanding=True)))
+
+
+@cache
+def _insert_ltv() -> sa.Insert:
+    return sa.insert(ContactLtv.__table__)
+
+
+@cache
+def _update_ltv() -> sa.Update:
+    table = ContactLtv.__table__
+    return sa.update(table).where(table.c.contact_id == sa.bindparam("b_contact_id"),
+                                  table.c.currency == sa.bindparam("b_currency"))
 
 
 def refresh_contact_summary(contact: Contact) -> None:

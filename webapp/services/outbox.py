@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from functools import cache
 from typing import Any
 
 import sqlalchemy as sa
@@ -21,6 +22,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from webapp.extensions import db
 from webapp.models import Destination, Event
 from webapp.services.bulk_rows import json_text
+from webapp.services.statements import dialect_name, per_dialect
 
 # Delivery order within one order and destination (see workers.delivery.claim: lower goes first).
 SEQUENCE = {"pending_order": 0, "placed_order": 1, "ordered_product": 1, "fulfilled_order": 2,
@@ -64,14 +66,19 @@ def active_targets() -> list[Target]:
     """
     from workers.destinations import get_adapter_class  # pure adapter metadata; no circle
 
-    table = Destination.__table__
-    query = sa.select(table.c.id, table.c.kind, table.c.mode, table.c.events).where(table.c.enabled)
     targets = []
-    for row in db.session.execute(query.order_by(table.c.id)):
+    for row in db.session.execute(_targets_query()):
         supported = get_adapter_class(row.kind).supported_events
         wanted = set(row.events or supported)
         targets.append(Target(row.id, row.mode, frozenset(wanted & supported)))
     return targets
+
+
+@cache
+def _targets_query() -> sa.Select:
+    table = Destination.__table__
+    return (sa.select(table.c.id, table.c.kind, table.c.mode, table.c.events).where(table.c.enabled)
+            .order_by(table.c.id))
 
 
 def write_events(events: list[NewEvent], targets: list[Target]) -> set[int]:
@@ -79,7 +86,7 @@ def write_events(events: list[NewEvent], targets: list[Target]) -> set[int]:
     rows = _rows(events, targets)
     if not rows:
         return set()
-    if db.session.get_bind().dialect.name == "postgresql" and len(rows) >= COPY_FROM_ROWS:
+    if dialect_name() == "postgresql" and len(rows) >= COPY_FROM_ROWS:
         _copy_rows(rows)
     else:
         _insert_rows(rows)
@@ -108,14 +115,22 @@ def _rows(events: list[NewEvent], targets: list[Target]) -> list[dict[str, Any]]
 def _insert_rows(rows: list[dict[str, Any]]) -> None:
     """Executemany with the payload bound as ready JSON text (pipelined by psycopg on PostgreSQL)."""
     now = _now()
-    postgres = db.session.get_bind().dialect.name == "postgresql"
-    text = sa.bindparam("payload_text", type_=sa.Text())
-    payload = sa.cast(text, postgresql.JSONB()) if postgres else text
-    insert = (postgresql.insert if postgres else sqlite.insert)(EVENTS).values(
-        payload=payload, state="pending", attempts=0, created_at=now, next_attempt_at=now)
-    statement = insert.on_conflict_do_nothing(index_elements=["destination_id", "name", "unique_id"])
+    for row in rows:
+        row["now"] = now
+    statement = _insert_statement()
     for start in range(0, len(rows), _CHUNK):
         db.session.execute(statement, rows[start:start + _CHUNK])
+
+
+@per_dialect
+def _insert_statement(dialect: str) -> sa.Insert:
+    postgres = dialect == "postgresql"
+    text = sa.bindparam("payload_text", type_=sa.Text())
+    payload = sa.cast(text, postgresql.JSONB()) if postgres else text
+    now = sa.bindparam("now", type_=EVENTS.c.created_at.type)
+    insert = (postgresql.insert if postgres else sqlite.insert)(EVENTS).values(
+        payload=payload, state="pending", attempts=0, created_at=now, next_attempt_at=now)
+    return insert.on_conflict_do_nothing(index_elements=["destination_id", "name", "unique_id"])
 
 
 def _copy_rows(rows: list[dict[str, Any]]) -> None:

@@ -12,6 +12,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from webapp.extensions import db
+from webapp.services.statements import dialect_name
 
 # name -> (bucket size in seconds, number of buckets)
 WINDOWS: dict[str, tuple[int, int]] = {"24h": (3600, 24), "7d": (86400, 7), "30d": (86400, 30)}
@@ -54,10 +55,6 @@ def make_window(name: str, now: datetime | None = None) -> Window:
     current = datetime.fromtimestamp(epoch - epoch % size, UTC)
     return Window(name=name, start=current - timedelta(seconds=size * (count - 1)), now=now,
                   bucket_seconds=size, buckets=count)
-
-
-def dialect_name() -> str:
-    return db.session.get_bind().dialect.name
 
 
 def bucket_of(column: sa.ColumnElement, window: Window) -> sa.ColumnElement[int]:
