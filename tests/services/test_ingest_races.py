@@ -1,4 +1,4 @@
-"""Two ingests at the same moment for the same customer or order: nothing fails, nothing is lost.
+"""Two ingests (or checkouts) at the same moment for the same customer or order: nothing fails or is lost.
 
 One request ("first") is held at a chosen statement while a second runs; the held one goes on when the
 second has finished or after a short wait (on SQLite, and on PostgreSQL when the second queues on a row
@@ -15,8 +15,10 @@ import sqlalchemy as sa
 
 from tests.conftest import both_databases
 from tests.factories import make_order
-from webapp.models import Contact, ContactLtv, Event, Order
+from webapp.models import Checkout, Contact, ContactLtv, Event, Order
+from webapp.schemas.checkouts import CanonicalCheckout
 from webapp.schemas.orders import parse_orders_payload
+from webapp.services.checkouts import record_checkout
 from webapp.services.ingest import ingest_orders
 from webapp.services.ltv import recompute_all
 
@@ -24,9 +26,11 @@ pytestmark = both_databases
 HOLD_SECONDS = 2.0
 
 
-def _race(app, db, first: dict, second: dict, hold_after: Callable[[str], bool]) -> dict[str, BaseException]:
+def _race(app, db, first: dict, second: dict, hold_after: Callable[[str], bool],
+          call: Callable[[dict], object] | None = None) -> dict[str, BaseException]:
     """Ingest `first` in one thread, held after its first statement matching `hold_after`, while
-    `second` is ingested in another; returns the errors each raised."""
+    `second` is ingested in another (or `call` each); returns the errors each raised."""
+    call = call or (lambda order: ingest_orders(parse_orders_payload(order)))
     second_done = threading.Event()
     errors: dict[str, BaseException] = {}
     held = threading.Event()
@@ -39,7 +43,7 @@ def _race(app, db, first: dict, second: dict, hold_after: Callable[[str], bool])
     def run(name: str, order: dict, done: threading.Event | None) -> None:
         try:
             with app.app_context():
-                ingest_orders(parse_orders_payload(order))
+                call(order)
                 db.session.remove()
         except BaseException as error:  # noqa: BLE001 - reported by the test
             errors[name] = error
@@ -104,3 +108,16 @@ def test_the_same_new_order_sent_twice_at_once_is_stored_once(app, db):
     assert db.session.scalar(sa.select(sa.func.count()).select_from(Order)) == 1
     contacts, orders_count, placed, _ = _figures(db)
     assert (contacts, orders_count, placed) == (1, 1, pytest.approx(order["total"]))
+
+
+def test_the_same_new_checkout_from_a_new_customer_sent_twice_at_once_is_stored_once(app, db):
+    checkout = {"id": "co-race", "started_at": "2026-11-20T10:00:00+00:00", "currency": "USD", "total": 20,
+                "checkout_url": "https://s.example/checkout/1", "customer": {"email": "new@example.com"},
+                "items": [{"name": "Mug", "quantity": 2, "price": 10}]}
+    errors = _race(app, db, checkout, checkout,
+                   lambda sql: sql.lstrip().upper().startswith("SELECT CONTACTS"),
+                   call=lambda body: record_checkout(CanonicalCheckout.model_validate(body)))
+    assert errors == {}
+    db.session.remove()
+    assert db.session.scalar(sa.select(sa.func.count()).select_from(Checkout)) == 1
+    assert db.session.scalar(sa.select(sa.func.count()).select_from(Contact)) == 1

@@ -10,13 +10,21 @@ from flask import current_app
 from webapp.extensions import db
 from webapp.models import Checkout, Order, utcnow
 from webapp.schemas.checkouts import CanonicalCheckout, checkout_json
+from webapp.services import write_races
 from webapp.services.contacts import contact_payload, upsert_contact
 from webapp.services.ingest import signal_destinations
-from webapp.services.outbox import NewEvent, active_targets, write_events
+from webapp.services.outbox import NewEvent, Target, active_targets, write_events
 
 
 def record_checkout(incoming: CanonicalCheckout) -> tuple[Checkout, bool]:
-    """Upsert a checkout; the first time it is seen emits Started Checkout."""
+    """Upsert a checkout; the first time it is seen emits Started Checkout (write_races: a concurrent
+    request creating the same checkout or contact makes this one run again and find theirs)."""
+    checkout, created, touched, targets = write_races.in_one_transaction(lambda: _record(incoming))
+    signal_destinations(touched, targets)
+    return checkout, created
+
+
+def _record(incoming: CanonicalCheckout) -> tuple[Checkout, bool, set[int], list[Target]]:
     targets = active_targets()
     checkout = db.session.scalar(sa.select(Checkout).where(Checkout.external_id == incoming.id))
     created = checkout is None
@@ -32,9 +40,7 @@ def record_checkout(incoming: CanonicalCheckout) -> tuple[Checkout, bool]:
         touched = write_events([NewEvent("started_checkout", incoming.id,
                                          {"checkout": data, "contact": contact_payload(change.contact)},
                                          incoming.started_at, contact_id=change.contact.id)], targets)
-    db.session.commit()
-    signal_destinations(touched, targets)
-    return checkout, created
+    return checkout, created, touched, targets
 
 
 def detect_abandoned(now: datetime | None = None) -> int:

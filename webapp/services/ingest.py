@@ -15,7 +15,6 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-import sqlalchemy as sa
 from flask import current_app
 
 from webapp.extensions import db
@@ -74,34 +73,21 @@ def ingest_orders(orders: list[CanonicalOrder], *, historical: bool = False) -> 
     A request that loses a race with a concurrent one (both creating the same contact or order) is
     rolled back and run again; it then finds the other's rows (webapp.services.write_races).
     """
-    for attempt in range(1, write_races.ATTEMPTS + 1):
-        try:
-            results, touched, targets = _ingest_once(orders, historical)
-        except sa.exc.DBAPIError as error:
-            if attempt == write_races.ATTEMPTS or not write_races.lost_a_race(error):
-                raise
-            continue
-        signal_destinations(touched, targets)
-        return results
-    raise AssertionError("unreachable")
+    results, touched, targets = write_races.in_one_transaction(lambda: _ingest_once(orders, historical))
+    signal_destinations(touched, targets)
+    return results
 
 
 def _ingest_once(orders: list[CanonicalOrder], historical: bool) -> tuple[list[OrderResult], set[int], list[Target]]:
-    """One attempt in one transaction: committed whole, or rolled back whole."""
+    """One attempt, inside the caller's transaction."""
+    targets = active_targets()
     results: list[OrderResult] = []
     touched: set[int] = set()
-    with write_races.writing():
-        try:
-            targets = active_targets()
-            with db.session.no_autoflush:
-                for part in _without_repeats(orders):
-                    part_results, part_touched = _ingest_part(part, targets, historical)
-                    results += part_results
-                    touched |= part_touched
-            db.session.commit()
-        except Exception:
-            db.session.rollback()
-            raise
+    with db.session.no_autoflush:
+        for part in _without_repeats(orders):
+            part_results, part_touched = _ingest_part(part, targets, historical)
+            results += part_results
+            touched |= part_touched
     return results, touched, targets
 
 

@@ -1,4 +1,4 @@
-"""Concurrent ingest requests that touch the same customer or order: queue, or lose the race and retry.
+"""Concurrent requests that touch the same customer or order: queue, or lose the race and retry.
 
 Ingest reads a contact's LTV and summary, adds the order's change in Python and writes the result. Two
 requests doing that at once for the same contact must not both start from the same old figures (one
@@ -11,27 +11,29 @@ change would be lost), and two requests creating the same new contact or order a
   threads of one process first queue on a lock of their own.
 - A row that did not exist yet cannot be locked: the request that inserts it second gets a unique
   violation (or, rarely, a deadlock on PostgreSQL). Nothing of it was committed, so it is run again from
-  the start and then finds the winner's row.
+  the start and then finds the winner's row (`in_one_transaction`).
 """
 
 from __future__ import annotations
 
 import contextlib
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from typing import TypeVar
 
 import sqlalchemy as sa
 
 from webapp.extensions import db
 from webapp.services.statements import dialect_name
 
+T = TypeVar("T")
 ATTEMPTS = 3
 _RETRYABLE_SQLSTATES = {"40P01", "40001"}  # deadlock detected, serialization failure
 _SQLITE_WRITER = threading.Lock()
 
 
 @contextlib.contextmanager
-def writing() -> Iterator[None]:
+def _writing() -> Iterator[None]:
     """Around one write transaction: on SQLite, hold the write lock from the first statement on.
 
     The threads of this process queue on a lock first, so they hand the database over the moment the
@@ -45,6 +47,25 @@ def writing() -> Iterator[None]:
         if not connection.connection.driver_connection.in_transaction:  # a caller may already be writing
             connection.exec_driver_sql("BEGIN IMMEDIATE")
         yield
+
+
+def in_one_transaction(work: Callable[[], T]) -> T:
+    """`work()` then commit, as one write transaction, all or nothing; run again from the start (after
+    the rollback) when it lost a race with a concurrent request, up to ATTEMPTS times."""
+    for attempt in range(1, ATTEMPTS + 1):
+        try:
+            with _writing():
+                try:
+                    result = work()
+                    db.session.commit()
+                except Exception:
+                    db.session.rollback()
+                    raise
+            return result
+        except sa.exc.DBAPIError as error:
+            if attempt == ATTEMPTS or not lost_a_race(error):
+                raise
+    raise AssertionError("unreachable")
 
 
 def lost_a_race(error: sa.exc.DBAPIError) -> bool:
