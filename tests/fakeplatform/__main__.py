@@ -4,10 +4,25 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import gc
 import signal
 import threading
 
+from tests.fakeplatform.records import Reply
 from tests.fakeplatform.server import FakePlatform
+
+
+class ProcessFakePlatform(FakePlatform):
+    """The fake as its own long-running process (benchmarks): what it keeps only grows (every event it
+    accepted, to de-duplicate like the platform), and the garbage collector's full passes walked all of it
+    again during every request: a 1,000-event bulk request took 81 ms at the start of a 100-request run and
+    ~150 ms at its end. Freezing what is kept after each request keeps the answer time flat, as a real
+    platform's is; refcounting still frees everything as before."""
+
+    def dispatch(self, method: str, target: str, headers: dict[str, str], body: bytes, arrived: float) -> Reply:
+        reply = super().dispatch(method, target, headers, body, arrived)
+        gc.freeze()
+        return reply
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -21,7 +36,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--webhook-secret", default="whsec_test")
     parser.add_argument("--no-bodies", action="store_true", help="do not keep request bodies (long runs)")
     args = parser.parse_args(argv)
-    fake = FakePlatform(
+    fake = ProcessFakePlatform(
         klaviyo_key=args.klaviyo_key, sendlane_token=args.sendlane_token,
         sendlane_integration_token=args.sendlane_integration_token, esputnik_key=args.esputnik_key,
         webhook_secret=args.webhook_secret, keep_bodies=not args.no_bodies, host=args.host, port=args.port,

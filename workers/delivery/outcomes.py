@@ -21,7 +21,7 @@ from webapp.extensions import db
 from webapp.models import DeliveryAttempt, DeliveryRequest, Destination, Event
 from webapp.services.crypto import redact
 from webapp.services.order_rollup import refresh_delivery_state
-from workers.delivery.claim import ClaimedEvent, ids_match
+from workers.delivery.claim import ClaimedEvent, ids_match, pg_array
 from workers.delivery.http_client import SendResult
 from workers.delivery.policy import RetryPolicy
 from workers.destinations.base import Classification, Outcome, PreparedRequest
@@ -46,7 +46,9 @@ class Sent:
 
 def request_text(request: PreparedRequest, secrets: list[str]) -> str:
     """The stored request body: readable, secrets redacted, trimmed to MAX_REQUEST_BODY."""
-    if request.content is not None:
+    if request.logged is not None:  # a large body's shorter form (still JSON): indented like the others
+        text = orjson.dumps(orjson.loads(request.logged), option=orjson.OPT_INDENT_2).decode()
+    elif request.content is not None:
         text = request.content[:MAX_REQUEST_BODY + 4096].decode("utf-8", "replace")
     elif request.json is not None:
         text = _json_text(request.json)
@@ -94,10 +96,13 @@ def record_many(destination_id: int, sent: list[Sent], events: dict[int, Claimed
     counts: dict[str, int] = {}
     for item, request_id in zip(sent, request_ids, strict=True):
         result, classification = item.result, item.classification
+        shared = redact(classification.message or "", secrets)[:MAX_MESSAGE]  # once per request, not per event
         for event_id in item.request.event_ids:
-            outcome, message = classification.per_event.get(event_id, (classification.outcome,
-                                                                        classification.message))
-            message = redact(message or "", secrets)[:MAX_MESSAGE]
+            if event_id in classification.per_event:
+                outcome, message = classification.per_event[event_id]
+                message = redact(message or "", secrets)[:MAX_MESSAGE]
+            else:
+                outcome, message = classification.outcome, shared
             attempts.append({"event_id": event_id, "destination_id": destination_id, "request_id": request_id,
                              "attempted_at": item.at, "outcome": outcome.value, "http_status": result.status,
                              "duration_ms": result.duration_ms, "message": message or result.error})
@@ -169,7 +174,7 @@ def _insert_attempts(rows: list[dict[str, Any]]) -> None:
         _insert_columns(table, rows)
         return
     for shared, event_ids in classes.items():
-        values = [sa.func.unnest(sa.bindparam("event_ids", event_ids, type_=ARRAY(sa.BigInteger)))]
+        values = [sa.func.unnest(pg_array(event_ids, sa.BigInteger, "event_ids"))]
         values += [sa.bindparam(name, value, type_=kind)
                    for (name, kind), value in zip(_ATTEMPT_TYPES.items(), shared, strict=True)]
         db.session.execute(sa.insert(table).from_select(["event_id", *_ATTEMPT_TYPES], sa.select(*values)))
@@ -227,10 +232,8 @@ def _apply_delivered(delivered: list[tuple[int, datetime]], values: dict[str, An
     events = Event.__table__
     if db.engine.dialect.name == "postgresql":
         pairs = sa.select(
-            sa.func.unnest(sa.bindparam("d_ids", [i for i, _ in delivered], type_=ARRAY(sa.BigInteger)))
-            .label("id"),
-            sa.func.unnest(sa.bindparam("d_at", [at for _, at in delivered],
-                                        type_=ARRAY(sa.DateTime(timezone=True)))).label("at"),
+            sa.func.unnest(pg_array([i for i, _ in delivered], sa.BigInteger, "d_ids")).label("id"),
+            sa.func.unnest(pg_array([at for _, at in delivered], sa.DateTime(timezone=True), "d_at")).label("at"),
         ).subquery("delivered")
         db.session.execute(sa.update(events).where(events.c.id == pairs.c.id)
                            .values(values | {"delivered_at": pairs.c.at}))

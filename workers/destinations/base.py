@@ -61,6 +61,7 @@ class PreparedRequest:
     headers: dict[str, str] = field(default_factory=dict)
     auth: tuple[str, str] | None = None  # HTTP basic auth (eSputnik)
     content: bytes | None = None         # pre-serialised body (signed webhooks sign these bytes)
+    logged: bytes | None = None          # a shorter JSON form of a large body, for the request log
 
 
 @dataclass(slots=True)

@@ -32,28 +32,43 @@ from workers.destinations.klaviyo_payloads import (
     catalog_attributes,
     catalog_item_id,
     event_attributes,
-    event_profile,
     identifiers,
     profile_attributes,
+    profile_inputs,
 )
 
 REVISION = "2026-10-15"
 BULK_EVENTS_PER_REQUEST = 1000
-# Klaviyo refuses a bulk body over 5 MB; requests are cut below it, with room for the JSON:API envelope.
+# Klaviyo refuses a bulk body over 5 MB; requests are cut below it (the body's size is counted exactly).
 BULK_MAX_BYTES = 5_000_000
-_BULK_ENVELOPE_BYTES = 200  # {"data": {"type": "event-bulk-create-job", ...}} around the entries
-_ENTRY_ENVELOPE_BYTES = 150  # {"type": "event-bulk-create", "attributes": {"profile": ..., "events": ...}}
 CATALOG_ITEMS_PER_JOB = 100
 PROFILES_PER_SUBSCRIPTION_JOB = 1000
 
 
+# A bulk body is assembled from pieces serialised once per event and once per profile (orjson), not built
+# as nested dicts and serialised again: the size cap is then counted exactly, and the sending thread gets bytes.
+_JOB_HEAD = b'{"data":{"type":"event-bulk-create-job","attributes":{"events-bulk-create":{"data":['
+_JOB_TAIL = b"]}}}}"
+_ENTRY_HEAD = b'{"type":"event-bulk-create","attributes":{"profile":{"data":{"type":"profile","attributes":'
+_ENTRY_EVENTS = b'}},"events":{"data":['
+_ENTRY_TAIL = {False: b"]}}}", True: b']},"backfill":true}}'}
+_ENTRY_BYTES = len(_ENTRY_HEAD) + len(_ENTRY_EVENTS) + len(_ENTRY_TAIL[True]) + 1  # + the comma before it
+_EVENT_HEAD = b'{"type":"event","attributes":'
+# The request log keeps a shorter form of a bulk body (its first entries, still valid JSON).
+LOGGED_BYTES = 32_000
+
+
+def _entry(profile: bytes, events: list[bytes], backfill: bool) -> bytes:
+    return _ENTRY_HEAD + profile + _ENTRY_EVENTS + b",".join(events) + _ENTRY_TAIL[backfill]
+
+
 @dataclass
 class _BulkRequest:
-    """One bulk-create request being filled: entries per (profile, historical)."""
+    """One bulk-create request being filled: serialised events per (serialised profile, backfill)."""
 
-    entries: dict[tuple[str, bool], dict[str, Any]] = field(default_factory=dict)
+    entries: dict[tuple[bytes, bool], list[bytes]] = field(default_factory=dict)
     event_ids: list[int] = field(default_factory=list)
-    size: int = _BULK_ENVELOPE_BYTES  # serialised bytes so far (an upper bound)
+    size: int = len(_JOB_HEAD) + len(_JOB_TAIL)  # the body's bytes so far (at most a comma per entry over)
 
     def full(self) -> bool:
         return len(self.event_ids) >= BULK_EVENTS_PER_REQUEST
@@ -62,16 +77,58 @@ class _BulkRequest:
         """Room for `size` more bytes; an empty request takes any event, however large."""
         return not self.event_ids or self.size + size <= BULK_MAX_BYTES
 
-    def body(self) -> dict[str, Any]:
+    def add(self, event_id: int, entry_key: tuple[bytes, bool], item: bytes) -> None:
+        if entry_key not in self.entries:
+            self.entries[entry_key] = []
+            self.size += len(entry_key[0]) + _ENTRY_BYTES
+        self.entries[entry_key].append(item)
+        self.size += len(item) + 1
+        self.event_ids.append(event_id)
+
+    def body(self, limit: int | None = None) -> bytes:
+        """The JSON body. With a `limit`, only the leading entries and events that fit in about that many
+        bytes (at least one event): a shorter body that is still valid JSON, for the request log."""
+        room = float("inf") if limit is None else limit - len(_JOB_HEAD) - len(_JOB_TAIL)
         data = []
-        for (_, historical), entry in self.entries.items():
-            profile = {"data": {"type": "profile", "attributes": entry["profile"]}}
-            attributes: dict[str, Any] = {"profile": profile, "events": {"data": entry["events"]}}
-            if historical:
-                attributes["backfill"] = True
-            data.append({"type": "event-bulk-create", "attributes": attributes})
-        job = {"events-bulk-create": {"data": data}}
-        return {"data": {"type": "event-bulk-create-job", "attributes": job}}
+        for (profile, backfill), events in self.entries.items():
+            room -= len(profile) + _ENTRY_BYTES
+            kept = []
+            for item in events:
+                room -= len(item) + 1
+                if room < 0 and (data or kept):
+                    break
+                kept.append(item)
+            if kept:
+                data.append(_entry(profile, kept, backfill))
+            if room < 0:
+                break
+        return _JOB_HEAD + b",".join(data) + _JOB_TAIL
+
+
+@dataclass(frozen=True, slots=True)
+class _Profile:
+    """An event's profile as the requests need it, built once per distinct contact and address."""
+
+    attributes: dict[str, Any]
+    who: list[str]  # the identifiers Klaviyo may merge it by (an event needs one)
+    json: bytes     # serialised once: the bulk entry's key and its body piece
+
+
+def _profiles(events: list[OutboundEvent]) -> dict[int, _Profile]:
+    """Each event's profile. The events of one order (and a repeat customer's orders) share contact and
+    address, and building a profile was a quarter of building a batch, so equal inputs (compared as JSON:
+    exact, and only those) share one profile."""
+    built: dict[bytes, _Profile] = {}
+    profiles = {}
+    for event in events:
+        inputs = profile_inputs(event)
+        key = orjson.dumps(inputs, default=str)
+        profile = built.get(key)
+        if profile is None:
+            attributes = profile_attributes(*inputs)
+            profile = built[key] = _Profile(attributes, identifiers(attributes), orjson.dumps(attributes))
+        profiles[event.id] = profile
+    return profiles
 
 
 @register
@@ -86,21 +143,22 @@ class KlaviyoAdapter(DestinationAdapter):
     bulk_rate_limits: ClassVar[dict[str, float]] = {"burst_per_second": 10, "per_minute": 150}
     max_events_per_request = BULK_EVENTS_PER_REQUEST
 
-    def _request(self, method: str, path: str, event_ids: list[int], body: Any = None) -> PreparedRequest:
+    def _request(self, method: str, path: str, event_ids: list[int], body: Any = None,
+                 content: bytes | None = None, logged: bytes | None = None) -> PreparedRequest:
         headers = {"Authorization": f"Klaviyo-API-Key {self.credentials['api_key']}", "revision": REVISION,
                    "Accept": "application/vnd.api+json"}
-        if body is not None:
+        if body is not None or content is not None:
             headers["Content-Type"] = "application/vnd.api+json"
-        return PreparedRequest(method, f"{self.base_url}{path}", event_ids, json=body, headers=headers)
+        return PreparedRequest(method, f"{self.base_url}{path}", event_ids, json=body, headers=headers,
+                               content=content, logged=logged)
 
     def build_requests(self, events: list[OutboundEvent], *, bulk: bool = False) -> BuildResult:
         result = BuildResult(requests=[])
         metric_events, consents, products = [], [], []
-        profiles: dict[int, dict[str, Any]] = {}  # built once per event: it is the costliest part
+        profiles = _profiles([event for event in events if event.name in METRICS])
         for event in events:
             if event.name in METRICS:
-                profile = profiles[event.id] = event_profile(event)
-                if identifiers(profile):
+                if profiles[event.id].who:
                     metric_events.append(event)
                 else:
                     result.skipped[event.id] = "no email, E.164 phone or customer id to attach the event to"
@@ -122,7 +180,7 @@ class KlaviyoAdapter(DestinationAdapter):
         else:
             for event in metric_events:
                 attributes = event_attributes(event)
-                attributes["profile"] = {"data": {"type": "profile", "attributes": profiles[event.id]}}
+                attributes["profile"] = {"data": {"type": "profile", "attributes": profiles[event.id].attributes}}
                 body = {"data": {"type": "event", "attributes": attributes}}
                 result.requests.append(self._request("POST", "/api/events", [event.id], body))
         result.requests += self._consent_requests(consents, result.skipped)
@@ -130,7 +188,7 @@ class KlaviyoAdapter(DestinationAdapter):
         return result
 
     def _bulk_event_requests(self, events: list[OutboundEvent],
-                             profiles: dict[int, dict[str, Any]]) -> list[PreparedRequest]:
+                             profiles: dict[int, _Profile]) -> list[PreparedRequest]:
         """Requests of ≤ 1000 events and ≤ 5 MB grouped per profile. A repeat of (profile, metric, unique_id)
         waits for a later request, because Klaviyo fails the whole bulk job on such a repeat.
 
@@ -139,38 +197,30 @@ class KlaviyoAdapter(DestinationAdapter):
         """
         batches: list[_BulkRequest] = []
         holders: dict[tuple[str, str, str], set[int]] = {}
-        profile_sizes: dict[str, int] = {}
         first_open = 0  # requests fill in order: all before this one are full
         for event in events:
             profile = profiles[event.id]
-            keys = [(who, METRICS[event.name], event.unique_id) for who in identifiers(profile)]
-            taken = set().union(*(holders[key] for key in keys if key in holders))
-            entry_key = (repr(sorted(profile.items())), event.historical)
-            item = {"type": "event", "attributes": event_attributes(event)}
-            item_size = len(orjson.dumps(item)) + 1
-            if entry_key[0] not in profile_sizes:
-                profile_sizes[entry_key[0]] = len(orjson.dumps(profile)) + _ENTRY_ENVELOPE_BYTES
+            keys = [(name, METRICS[event.name], event.unique_id) for name in profile.who]
+            held = [holders[key] for key in keys if key in holders]
+            taken = set().union(*held) if held else ()
+            entry_key = (profile.json, event.historical)  # equal profiles serialise equally
+            item = _EVENT_HEAD + orjson.dumps(event_attributes(event)) + b"}"
             while first_open < len(batches) and batches[first_open].full():
                 first_open += 1
             index = first_open
             while index < len(batches):
                 candidate = batches[index]
-                size = item_size + (0 if entry_key in candidate.entries else profile_sizes[entry_key[0]])
+                size = len(item) + 1 + (0 if entry_key in candidate.entries else len(entry_key[0]) + _ENTRY_BYTES)
                 if index not in taken and not candidate.full() and candidate.fits(size):
                     break
                 index += 1
             if index == len(batches):
                 batches.append(_BulkRequest())
-            batch = batches[index]
-            if entry_key not in batch.entries:
-                batch.entries[entry_key] = {"profile": profile, "events": []}
-                batch.size += profile_sizes[entry_key[0]]
-            batch.entries[entry_key]["events"].append(item)
-            batch.size += item_size
+            batches[index].add(event.id, entry_key, item)
             for key in keys:
                 holders.setdefault(key, set()).add(index)
-            batch.event_ids.append(event.id)
-        return [self._request("POST", "/api/event-bulk-create-jobs", batch.event_ids, batch.body())
+        return [self._request("POST", "/api/event-bulk-create-jobs", batch.event_ids, content=batch.body(),
+                              logged=batch.body(LOGGED_BYTES))
                 for batch in batches]
 
     def _consent_requests(self, events: list[OutboundEvent],

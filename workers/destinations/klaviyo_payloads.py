@@ -174,10 +174,15 @@ def event_attributes(event: OutboundEvent) -> dict[str, Any]:
     return compact(attributes)
 
 
+def profile_inputs(event: OutboundEvent) -> tuple[dict[str, Any], dict[str, Any] | None]:
+    """What an event's profile is built from: its contact, and the order's billing address as location."""
+    order = event.payload.get("order") or {}
+    return event_contact(event.payload), order.get("billing_address")
+
+
 def event_profile(event: OutboundEvent) -> dict[str, Any]:
     """The profile an event is about: its contact, with the order's billing address as location."""
-    order = event.payload.get("order") or {}
-    return profile_attributes(event_contact(event.payload), order.get("billing_address"))
+    return profile_attributes(*profile_inputs(event))
 
 
 def catalog_item_id(product: dict[str, Any]) -> str:

@@ -11,6 +11,7 @@ from enum import Enum
 from typing import Any
 from urllib.parse import urlsplit
 
+import orjson
 from openapi_client.models.catalog_item_create_job_create_query import CatalogItemCreateJobCreateQuery
 from openapi_client.models.catalog_item_delete_job_create_query import CatalogItemDeleteJobCreateQuery
 from openapi_client.models.catalog_item_update_job_create_query import CatalogItemUpdateJobCreateQuery
@@ -68,8 +69,13 @@ def assert_sdk_accepts(model: type, body: dict[str, Any]) -> None:
     assert not lost, f"{model.__name__} dropped or changed: {lost}"
 
 
+def body_json(request: PreparedRequest) -> Any:
+    """The request's body as JSON values, whether the adapter built it as values or as bytes."""
+    return request.json if request.content is None else orjson.loads(request.content)
+
+
 def assert_request_accepted(request: PreparedRequest) -> None:
     """Pick the SDK model by the request's endpoint and check its body with it."""
     path = urlsplit(request.url).path
     assert path in MODEL_BY_PATH, f"no SDK model known for {path}"
-    assert_sdk_accepts(MODEL_BY_PATH[path], request.json)
+    assert_sdk_accepts(MODEL_BY_PATH[path], body_json(request))

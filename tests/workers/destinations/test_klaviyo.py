@@ -4,11 +4,17 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
+import orjson
 import pytest
 from pydantic import ValidationError
 
 from tests.factories import make_contact, make_order, make_order_event, make_product
-from tests.workers.destinations.klaviyo_sdk import assert_request_accepted, assert_sdk_accepts, dropped_keys
+from tests.workers.destinations.klaviyo_sdk import (
+    assert_request_accepted,
+    assert_sdk_accepts,
+    body_json,
+    dropped_keys,
+)
 from workers.destinations import get_adapter_class
 from workers.destinations.base import OutboundEvent, Outcome
 from workers.destinations.klaviyo import REVISION, KlaviyoAdapter
@@ -241,7 +247,7 @@ def test_bulk_groups_per_profile_and_never_repeats_a_unique_id(adapter) -> None:
     first, second = adapter.build_requests(events, bulk=True).requests
     assert first.url.endswith("/api/event-bulk-create-jobs")
     assert (first.event_ids, second.event_ids) == ([1, 2, 4], [3])
-    entries = first.json["data"]["attributes"]["events-bulk-create"]["data"]
+    entries = body_json(first)["data"]["attributes"]["events-bulk-create"]["data"]
     assert len(entries) == 1  # one profile, three events
     grouped = entries[0]["attributes"]["events"]["data"]
     names = [e["attributes"]["metric"]["data"]["attributes"]["name"] for e in grouped]
@@ -259,7 +265,6 @@ def test_bulk_requests_hold_at_most_1000_events(adapter) -> None:
 
 def test_bulk_requests_stay_under_5_mb(adapter, monkeypatch) -> None:
     """Large orders fill a request by size before they fill it by count; each body stays under the cap."""
-    import orjson
 
     from workers.destinations import klaviyo
 
@@ -268,7 +273,7 @@ def test_bulk_requests_stay_under_5_mb(adapter, monkeypatch) -> None:
              for n in range(20)]
     events = [make_order_event("placed_order", make_order(id=str(n), items=lines), event_id=n) for n in range(40)]
     requests = adapter.build_requests(events, bulk=True).requests
-    sizes = [len(orjson.dumps(r.json)) for r in requests]
+    sizes = [len(r.content) for r in requests]
     assert len(requests) > 1 and max(sizes) <= 60_000, sizes
     assert sorted(i for r in requests for i in r.event_ids) == list(range(40))
     assert_request_accepted(requests[0])
@@ -283,10 +288,75 @@ def test_a_single_event_over_the_cap_still_gets_a_request_of_its_own(adapter, mo
     assert [r.event_ids for r in requests] == [[0], [1], [2]]
 
 
+def _reference_job(groups: list[tuple[OutboundEvent, ...]]) -> dict:
+    """The bulk job built the plain way, as nested values: one entry per profile, in first-seen order."""
+    from workers.destinations.klaviyo_payloads import event_attributes, event_profile
+
+    data = []
+    for group in groups:
+        attributes = {"profile": {"data": {"type": "profile", "attributes": event_profile(group[0])}},
+                      "events": {"data": [{"type": "event", "attributes": event_attributes(e)} for e in group]}}
+        if group[0].historical:
+            attributes["backfill"] = True
+        data.append({"type": "event-bulk-create", "attributes": attributes})
+    return {"data": {"type": "event-bulk-create-job", "attributes": {"events-bulk-create": {"data": data}}}}
+
+
+def test_bulk_body_assembled_from_pieces_is_the_json_api_job(adapter) -> None:
+    """The body is joined from bytes serialised once per event and per profile; it must read back exactly as
+    the nested job, entries grouped per (profile, backfill), with the byte count the cap was checked against."""
+    john, jane = make_order(id="1"), make_order(id="2", customer={**make_order()["customer"], "id": "c-9",
+                                                                  "email": "jane@example.com"})
+    events = [make_order_event("placed_order", john, event_id=1),
+              make_order_event("placed_order", jane, event_id=2),
+              make_order_event("ordered_product", john, event_id=3, line_index=1),
+              make_order_event("placed_order", make_order(id="3"), event_id=4, historical=True)]
+    (request,) = adapter.build_requests(events, bulk=True).requests
+    assert request.json is None and request.headers["Content-Type"] == "application/vnd.api+json"
+    assert orjson.loads(request.content) == _reference_job([(events[0], events[2]), (events[1],), (events[3],)])
+    assert_request_accepted(request)
+
+
+def test_a_profile_is_built_once_per_distinct_contact_and_address(adapter, monkeypatch) -> None:
+    from workers.destinations import klaviyo
+
+    built = []
+    real = klaviyo.profile_attributes
+    monkeypatch.setattr(klaviyo, "profile_attributes", lambda *inputs: built.append(inputs) or real(*inputs))
+    order = make_order(id="1")
+    moved = make_order(id="2", billing_address={**order["billing_address"], "city": "Salem"})
+    events = [make_order_event("placed_order", order, event_id=1),
+              make_order_event("ordered_product", order, event_id=2),
+              make_order_event("placed_order", make_order(id="3"), event_id=3),  # same customer and address
+              make_order_event("placed_order", moved, event_id=4)]  # same customer, another billing address
+    (request,) = adapter.build_requests(events, bulk=True).requests
+    assert len(built) == 2
+    entries = body_json(request)["data"]["attributes"]["events-bulk-create"]["data"]
+    cities = [e["attributes"]["profile"]["data"]["attributes"]["location"]["city"] for e in entries]
+    assert cities == ["Boston", "Salem"] and [len(e["attributes"]["events"]["data"]) for e in entries] == [3, 1]
+
+
+def test_the_logged_form_of_a_bulk_body_is_its_valid_json_head(adapter, monkeypatch) -> None:
+    from workers.destinations import klaviyo
+
+    events = [make_order_event("placed_order", make_order(id=str(n)), event_id=n) for n in range(200)]
+    (request,) = adapter.build_requests(events, bulk=True).requests
+    whole, logged = body_json(request), orjson.loads(request.logged)
+    assert len(request.logged) <= klaviyo.LOGGED_BYTES < len(request.content)
+    (entry,) = logged["data"]["attributes"]["events-bulk-create"]["data"]  # one customer: one entry
+    (full,) = whole["data"]["attributes"]["events-bulk-create"]["data"]
+    shown = entry["attributes"]["events"]["data"]
+    assert 0 < len(shown) < 200 and shown == full["attributes"]["events"]["data"][:len(shown)]
+    assert entry["attributes"]["profile"] == full["attributes"]["profile"]
+    monkeypatch.setattr(klaviyo, "LOGGED_BYTES", 10)  # too small for anything: still one event shown
+    (request,) = adapter.build_requests(events[:3], bulk=True).requests
+    assert len(orjson.loads(request.logged)["data"]["attributes"]["events-bulk-create"]["data"]) == 1
+
+
 def test_bulk_backfill_is_set_on_historical_entries(adapter) -> None:
     events = [make_order_event("placed_order", historical=True)]
     (request,) = adapter.build_requests(events, bulk=True).requests
-    entry = request.json["data"]["attributes"]["events-bulk-create"]["data"][0]["attributes"]
+    entry = body_json(request)["data"]["attributes"]["events-bulk-create"]["data"][0]["attributes"]
     assert entry["backfill"] is True and entry["events"]["data"][0]["attributes"]["backfill"] is True
     assert_request_accepted(request)
 
