@@ -309,6 +309,9 @@ def test_request_log_shows_real_deliveries_and_pages(logged_in, api, db, worker,
     assert "badge-delivered" in html and '<td class="mono">200</td>' in html
     assert "Request body" in html and "placed_order" in html and SECRET not in html
     assert "No failed events" in html
+    stored = db.session.scalars(sa.select(DeliveryRequest.request_body)).all()
+    assert stored and not any("\n" in body for body in stored)  # stored compact; the page indents it
+    assert '\n  &#34;event&#34;: &#34;placed_order&#34;' in html or '\n  "event": "placed_order"' in html
 
     for number in range(30):
         db.session.add(DeliveryRequest(destination_id=destination_id, url="https://x.example/hook",

@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from decimal import Decimal
 
+import orjson
 from flask import Flask
 
 
@@ -48,8 +49,20 @@ def number(value: int | float | None) -> str:
     return "—" if value is None else f"{value:,}"
 
 
+def pretty_json(text: str | None) -> str:
+    """Bodies are stored compact (smaller rows, cheaper to write); indent JSON for reading, leave
+    anything else (a trimmed body, plain text) as it is."""
+    if not text:
+        return ""
+    try:
+        return orjson.dumps(orjson.loads(text), option=orjson.OPT_INDENT_2).decode()
+    except orjson.JSONDecodeError:
+        return text
+
+
 def init_app(app: Flask) -> None:
     app.add_template_filter(timeago)
     app.add_template_filter(money)
     app.add_template_filter(filesize)
     app.add_template_filter(number)
+    app.add_template_global(pretty_json)

@@ -24,16 +24,10 @@ from webapp.services.order_timeline import (
     event_view,
     find_order,
     order_deliveries,
-    pretty_json,
     status_steps,
 )
 
 bp = dashboard_blueprint("orders", __name__, url_prefix="/orders")
-
-
-@bp.context_processor
-def _helpers() -> dict:
-    return {"pretty_json": pretty_json}
 
 
 def _int_arg(name: str) -> int | None:

@@ -6,7 +6,6 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-import orjson
 import sqlalchemy as sa
 from sqlalchemy.orm import selectinload
 
@@ -87,16 +86,6 @@ def _time(value: Any) -> datetime | None:
         return datetime.fromisoformat(str(value).replace("Z", "+00:00"))
     except ValueError:
         return None
-
-
-def pretty_json(text: str | None) -> str:
-    """Bodies are stored compact; indent JSON for reading, leave anything else as it is."""
-    if not text:
-        return ""
-    try:
-        return orjson.dumps(orjson.loads(text), option=orjson.OPT_INDENT_2).decode()
-    except orjson.JSONDecodeError:
-        return text
 
 
 def find_order(external_id: str) -> Order | None:

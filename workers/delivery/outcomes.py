@@ -45,9 +45,10 @@ class Sent:
 
 
 def request_text(request: PreparedRequest, secrets: list[str]) -> str:
-    """The stored request body: readable, secrets redacted, trimmed to MAX_REQUEST_BODY."""
-    if request.logged is not None:  # a large body's shorter form (still JSON): indented like the others
-        text = orjson.dumps(orjson.loads(request.logged), option=orjson.OPT_INDENT_2).decode()
+    """The stored request body: compact JSON (the dashboard indents it for reading), secrets redacted,
+    trimmed to MAX_REQUEST_BODY."""
+    if request.logged is not None:  # a large body's shorter form (still JSON)
+        text = request.logged.decode()
     elif request.content is not None:
         text = request.content[:MAX_REQUEST_BODY + 4096].decode("utf-8", "replace")
     elif request.json is not None:
@@ -59,13 +60,13 @@ def request_text(request: PreparedRequest, secrets: list[str]) -> str:
 
 
 def _json_text(body: Any) -> str:
-    """Indented JSON; for a long bulk body only its first entries, when they alone fill the stored size."""
+    """Compact JSON; for a long bulk body only its first entries, when they alone fill the stored size."""
     shown = _shown(body)
     if shown is not body:
-        text = orjson.dumps(shown, option=orjson.OPT_INDENT_2).decode()
+        text = orjson.dumps(shown).decode()
         if len(text) > MAX_REQUEST_BODY + 4096:  # the trimmed text is the same as the whole body's
             return text
-    return orjson.dumps(body, option=orjson.OPT_INDENT_2).decode()
+    return orjson.dumps(body).decode()
 
 
 def _shown(body: Any) -> Any:
