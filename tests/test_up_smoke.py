@@ -5,52 +5,20 @@ from __future__ import annotations
 import os
 import re
 import signal
-import socket
 import subprocess
 import sys
 import time
-from pathlib import Path
 
 import httpx
 import pytest
 
+from tests.processes import alive, descendants, free_port
+
 pytestmark = pytest.mark.slow
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def _descendants(pid: int) -> set[int]:
-    """Every process whose parent chain leads to pid (from /proc)."""
-    parents: dict[int, int] = {}
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                stat = (entry / "stat").read_text()
-            except OSError:
-                continue
-            parents[int(entry.name)] = int(stat.rsplit(")", 1)[1].split()[1])
-    found, frontier = set(), {pid}
-    while frontier:
-        children = {child for child, parent in parents.items() if parent in frontier}
-        frontier = children - found
-        found |= children
-    return found
-
-
-def _alive(pid: int) -> bool:
-    try:
-        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-    except OSError:
-        return False
-    return state != "Z"
-
-
 def test_up_runs_everything_and_stops_cleanly(tmp_path):
-    port = _free_port()
+    port = free_port()
     env = {key: value for key, value in os.environ.items()
            if key not in ("DATABASE_URL", "REDIS_URL", "SECRET_KEY") and not key.startswith("SHOPRELAY_")}
     process = subprocess.Popen([sys.executable, "-m", "webapp.cli", "up", "--port", str(port)], cwd=tmp_path,
@@ -67,7 +35,7 @@ def test_up_runs_everything_and_stops_cleanly(tmp_path):
                 time.sleep(0.3)
         assert healthy, "healthz never answered 200"
         assert response.json() == {"db": "ok", "redis": "ok"}
-        children = _descendants(process.pid)
+        children = descendants(process.pid)
         assert len(children) >= 4  # redis, web, worker, scheduler
 
         process.send_signal(signal.SIGTERM)
@@ -75,7 +43,7 @@ def test_up_runs_everything_and_stops_cleanly(tmp_path):
         output.append(out)
         assert process.returncode == 0
         time.sleep(0.5)
-        assert not [pid for pid in children if _alive(pid)], "child processes outlived shoprelay up"
+        assert not [pid for pid in children if alive(pid)], "child processes outlived shoprelay up"
     finally:
         if process.poll() is None:
             process.kill()
@@ -88,7 +56,7 @@ def test_up_runs_everything_and_stops_cleanly(tmp_path):
 
 
 def test_up_login_with_printed_credentials(tmp_path):
-    port = _free_port()
+    port = free_port()
     env = {key: value for key, value in os.environ.items()
            if key not in ("DATABASE_URL", "REDIS_URL", "SECRET_KEY") and not key.startswith("SHOPRELAY_")}
     process = subprocess.Popen([sys.executable, "-m", "webapp.cli", "up", "--port", str(port)], cwd=tmp_path,

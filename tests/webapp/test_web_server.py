@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -18,14 +17,8 @@ import sqlalchemy as sa
 
 from tests.conftest import REDIS_URL, both_databases
 from tests.factories import make_order
-from tests.test_up_smoke import _alive, _descendants
+from tests.processes import alive, descendants, free_port, wait_until
 from webapp.web_server import _fresh_pool_after_fork, gunicorn_options
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def _web_process(app, port: int, *args: str) -> subprocess.Popen:
@@ -54,11 +47,11 @@ def _web_process(app, port: int, *args: str) -> subprocess.Popen:
 @pytest.mark.slow
 @both_databases
 def test_two_processes_take_concurrent_orders_and_stop_on_sigterm(app, db, api_key):
-    port = _free_port()
+    port = free_port()
     process = _web_process(app, port, "--workers", "2", "--threads", "2")
     try:
-        _wait_for(lambda: len(_descendants(process.pid)) >= 2)
-        workers = _descendants(process.pid)
+        wait_until(lambda: len(descendants(process.pid)) >= 2)
+        workers = descendants(process.pid)
         failures: list[str] = []
 
         def post(first: int) -> None:
@@ -90,7 +83,7 @@ def test_two_processes_take_concurrent_orders_and_stop_on_sigterm(app, db, api_k
         process.send_signal(signal.SIGTERM)
         code = process.wait(timeout=40)
     assert code == 0
-    _wait_for(lambda: not any(_alive(pid) for pid in workers))
+    wait_until(lambda: not any(alive(pid) for pid in workers))
 
 
 def test_a_forked_process_drops_the_parents_pooled_connections(app, db):
@@ -108,10 +101,3 @@ def test_gunicorn_options_mirror_the_waitress_ones():
     assert (options["workers"], options["threads"], options["worker_class"]) == (3, 8, "gthread")
     assert options["control_socket_disable"] is True
 
-
-def _wait_for(predicate, timeout: float = 30.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise AssertionError("timed out waiting")
-        time.sleep(0.1)

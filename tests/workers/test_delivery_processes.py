@@ -13,6 +13,7 @@ import sqlalchemy as sa
 
 from tests.conftest import REDIS_URL, both_databases
 from tests.factories import make_order
+from tests.processes import wait_until
 from webapp.models import Event
 from workers.queue import JOB_DELIVER, connect, enqueue
 
@@ -37,14 +38,6 @@ def _finished(process: subprocess.Popen) -> None:
     code = process.wait(timeout=120)
     with open(process.log_path, encoding="utf-8", errors="replace") as log:  # type: ignore[attr-defined]
         assert code == 0, f"worker exited with {code}: {log.read()[-3000:]}"
-
-
-def _wait(predicate, timeout: float = 60.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise AssertionError("timed out waiting")
-        time.sleep(0.05)
 
 
 def _failed_jobs() -> list[str]:
@@ -86,7 +79,7 @@ def test_kill_9_mid_batch_loses_and_doubles_nothing(app, api, db, fake, make_des
     process = _worker_process(app, delivery_lease_seconds=2)
     try:
         _orders(api, 20)
-        _wait(lambda: len(fake.requests_for("klaviyo")) >= 5)
+        wait_until(lambda: len(fake.requests_for("klaviyo")) >= 5)
         process.send_signal(signal.SIGKILL)
         process.wait(timeout=10)
     finally:
