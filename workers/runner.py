@@ -87,6 +87,13 @@ def install_job_logging(level: str) -> None:
     root.setLevel(level)
 
 
+# A delivery round decodes ~1,000 payloads of ~100 containers each, none of them cyclic (reference counting
+# frees them). At Python's default of a young collection every 700 allocations, the collector ran ~150 times a
+# round and promoted the live batches into the older generations for full collections to walk again: 12-20% of
+# a bulk worker's CPU (measured: 105-110 -> 85-98 ms per 1,000 events). Cyclic garbage still gets collected.
+GC_YOUNG_ALLOCATIONS = 20_000
+
+
 def run_worker(app: Flask, queues: list[str] | None = None, *, burst: bool = False) -> bool:
     install_job_logging(app.config.get("LOG_LEVEL", "INFO"))
     logging.getLogger("rq.worker").setLevel(app.config.get("LOG_LEVEL", "INFO"))
@@ -94,4 +101,5 @@ def run_worker(app: Flask, queues: list[str] | None = None, *, burst: bool = Fal
     # The app, its modules and settings live as long as the process: keep them out of the garbage collector,
     # whose full collections would otherwise walk them again and again while jobs build large batches.
     gc.freeze()
+    gc.set_threshold(GC_YOUNG_ALLOCATIONS, *gc.get_threshold()[1:])
     return worker.work(burst=burst, with_scheduler=False, logging_level=app.config.get("LOG_LEVEL", "INFO"))

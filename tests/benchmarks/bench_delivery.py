@@ -52,6 +52,7 @@ from tests.benchmarks.bench_support import (
     scratch_folder,
     throwaway_database,
 )
+from tests.benchmarks.cpu_meter import CpuMeter
 
 EVENTS = env_int("SHOPRELAY_BENCH_EVENTS", 100_000)
 # The single-request path runs at tens of events/s today: 100,000 of them would take half an hour.
@@ -167,8 +168,9 @@ def delivered(engine: Any) -> tuple[int, datetime | None]:
 
 
 def run_workers(database_url: str, folder: Path, destination_id: int, workers: int, bulk: bool,
-                count: int) -> tuple[float, int]:
-    """Start `workers` delivery workers, one job each, until the backlog is settled: (events/s, delivered)."""
+                count: int) -> tuple[float, int, dict[str, float]]:
+    """Start `workers` delivery workers, one job each, until the backlog is settled: (events/s, delivered,
+    CPU ms per 1,000 events by process kind)."""
     import sqlalchemy as sa
     from rq import Worker
 
@@ -186,19 +188,30 @@ def run_workers(database_url: str, folder: Path, destination_id: int, workers: i
             deadline = time.monotonic() + 60
             while len(Worker.all(connection=redis)) < workers and time.monotonic() < deadline:
                 time.sleep(0.1)
-            t0 = datetime.now(UTC)
-            for _ in range(workers):
-                enqueue(connect(REDIS_URL), "delivery", JOB_DELIVER, destination_id)
-            deadline = time.monotonic() + RUN_TIMEOUT
             engine = sa.create_engine(database_url)
-            while not settled(engine):
-                if time.monotonic() > deadline:
-                    pytest.fail(f"{workers} worker(s) did not settle {count} events in {RUN_TIMEOUT} s")
-                time.sleep(0.5)
+            with CpuMeter() as meter:
+                t0 = datetime.now(UTC)
+                for _ in range(workers):
+                    enqueue(connect(REDIS_URL), "delivery", JOB_DELIVER, destination_id)
+                deadline = time.monotonic() + RUN_TIMEOUT
+                while not settled(engine):
+                    if time.monotonic() > deadline:
+                        pytest.fail(f"{workers} worker(s) did not settle {count} events in {RUN_TIMEOUT} s")
+                    time.sleep(0.5)
             done, last = delivered(engine)
             engine.dispose()
     seconds = (last - t0).total_seconds() if last else float("nan")
-    return done / seconds, done
+    return done / seconds, done, meter.per_thousand(done)
+
+
+def cpu_row(path: str, workers: int, rate: float, cpu: dict[str, float]) -> tuple[Any, ...]:
+    """A run's CPU by process kind; `CPUs busy` near the machine's count means the machine set the pace,
+    and events per worker CPU-second is what one worker would deliver with a CPU to itself."""
+    kinds = ("workers", "postgresql", "fake platform")
+    busy = sum(cpu.get(kind, 0.0) for kind in kinds) * rate / 1_000_000
+    per_worker_cpu = 1_000_000 / cpu["workers"] if cpu.get("workers") else float("nan")
+    return (path, workers, f"{rate:,.0f}", *(f"{cpu.get(kind, 0.0):,.0f}" for kind in kinds), f"{busy:.2f}",
+            f"{per_worker_cpu:,.0f}")
 
 
 # -- the floor: the adapter's requests through one bare httpx client per process --
@@ -295,7 +308,7 @@ def test_delivery_throughput_and_latency(backend: str) -> None:
         _, (destination_id,) = create_destinations(app, "http://127.0.0.1:9", ["klaviyo"], UNLIMITED)
         built = insert_backlog(url, destination_id, EVENTS)
         print(f"\nbacklog of {EVENTS:,} events inserted in {built:.1f} s")
-        rows = []
+        rows, cpu_rows = [], []
         floors = {}
         runs = [(bulk, count) for bulk, count in ((False, SINGLE_EVENTS), (True, EVENTS))
                 if ("bulk" if bulk else "single") in PATHS]
@@ -303,7 +316,7 @@ def test_delivery_throughput_and_latency(backend: str) -> None:
             for workers in WORKER_COUNTS:
                 floor_count = count if bulk else FLOOR_EVENTS
                 floors[bulk, workers] = run_floor(workers, floor_count, bulk)
-                rate, done = run_workers(url, folder, destination_id, workers, bulk, count)
+                rate, done, cpu = run_workers(url, folder, destination_id, workers, bulk, count)
                 floor = floors[bulk, workers]
                 if bulk:
                     target, met = f"≥ {TARGET_BULK_PER_WORKER:,.0f}/s per worker", rate / workers >= TARGET_BULK_PER_WORKER
@@ -312,11 +325,16 @@ def test_delivery_throughput_and_latency(backend: str) -> None:
                 rows.append(("bulk jobs" if bulk else "single events", workers, f"{done:,}", f"{rate:,.0f}",
                              f"{floor:,.0f}", ratio(rate, floor), target, "yes" if met else "**no**"))
                 print(rows[-1], flush=True)
+                cpu_rows.append(cpu_row(rows[-1][0], workers, rate, cpu))
                 assert done == count, f"{count - done} events were not delivered"
         latencies = measure_latency(backend, folder) if LATENCY else []
     print_table(f"Delivery to the fake Klaviyo, {backend} (events/s; floor = bare httpx, same requests, "
                 f"{BATCH} events per bulk request)",
                 ("path", "workers", "events", "shoprelay events/s", "floor events/s", "ratio", "target", "met"), rows)
+    print_table(f"Where the CPU went during those runs (ms of CPU per 1,000 events; this machine has "
+                f"{os.cpu_count()} CPUs, shared by the workers, PostgreSQL and the fake platform)",
+                ("path", "workers", "events/s", "workers", "PostgreSQL", "fake platform", "CPUs busy",
+                 "events per worker CPU-second"), cpu_rows)
     if not latencies:
         return
     p50, p99 = percentile(latencies, 0.5), percentile(latencies, 0.99)

@@ -79,3 +79,32 @@ def test_a_claim_never_takes_more_than_its_limit(app, api, db, make_destination)
     taken = [claim_due(dest["id"], 2, "test-worker", 60, utcnow()) for _ in range(4)]
     assert [len(batch) for batch in taken] == [2, 2, 2, 0]
     assert sorted(e.unique_id for batch in taken for e in batch) == [f"m{i}" for i in range(6)]
+
+
+@both_databases
+def test_leases_that_ran_out_are_taken_only_when_asked_for(app, api, db, make_destination):
+    """A busy run skips the look for a dead worker's events between looks (the engine looks at the start
+    of a run and then every EXPIRED_LEASE_SECONDS); asked for, they are taken again."""
+    from workers.delivery.claim import claim_due
+
+    dest = make_destination("webhook", events=["placed_order"])
+    api.post("/api/v1/orders", json={"orders": [make_order(id=f"e{i}") for i in range(3)]})
+    start = utcnow()
+    assert len(claim_due(dest["id"], 10, "dead-worker", 60, start)) == 3
+    later = start + timedelta(seconds=61)
+    assert claim_due(dest["id"], 10, "survivor", 60, later, expired=False) == []
+    taken = claim_due(dest["id"], 10, "survivor", 60, later)
+    assert sorted(e.unique_id for e in taken) == ["e0", "e1", "e2"]
+
+
+@both_databases
+def test_a_run_looks_for_leases_that_ran_out_when_it_starts(app, api, db, make_destination, fake):
+    """Events left in flight by a killed worker go out with the next run, before its first new claim."""
+    from workers.delivery import engine
+    from workers.delivery.claim import claim_due
+
+    dest = make_destination("webhook", events=["placed_order"])
+    api.post("/api/v1/orders", json={"orders": [make_order(id=f"d{i}") for i in range(2)]})
+    assert len(claim_due(dest["id"], 10, "dead-worker", 0.001, utcnow())) == 2  # a lease already run out
+    report = engine.deliver_destination(dest["id"])
+    assert report.counts == {"delivered": 2}

@@ -226,12 +226,12 @@ def test_claims_ahead_never_overlap_so_a_small_backlog_stays_one_request(app, ap
     api.post("/api/v1/orders", json={"orders": [make_order(id=f"c{i}") for i in range(3)]})
     real_claim, busy, overlaps = claim.claim_due, [], []
 
-    def slow_claim(*args):  # noqa: ANN002, ANN202
+    def slow_claim(*args, **options):  # noqa: ANN002, ANN003, ANN202
         overlaps.append(len(busy))
         busy.append(1)
         try:
             time.sleep(0.05)  # wide enough for a second look-ahead thread to come in
-            return real_claim(*args)
+            return real_claim(*args, **options)
         finally:
             busy.pop()
 

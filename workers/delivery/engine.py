@@ -49,6 +49,9 @@ log = logging.getLogger(__name__)
 GROUP_REQUESTS = 50   # answers recorded together ...
 GROUP_EVENTS = 2000   # ... or this many events (bulk requests) ...
 GROUP_SECONDS = 0.25  # ... or after this long, whichever comes first
+# A run looks for in-flight events of a dead worker when it starts and then at most this often (or once a
+# lease, if shorter): a lease runs out minutes after its claim, and the look costs a scan of the in-flight rows.
+EXPIRED_LEASE_SECONDS = 10.0
 # last_success_at alone is written at most this often: with every answer it would keep two workers
 # queueing on the destinations row.
 HEALTH_SECONDS = 1.0
@@ -172,6 +175,7 @@ class _Run:
     claiming: threading.Lock = field(default_factory=threading.Lock)
     group: list[outcomes.Sent] = field(default_factory=list)
     group_started: float = 0.0
+    expired_looked_at: float = float("-inf")  # monotonic time of the last look for leases that ran out
 
     @classmethod
     def start(cls, destination: Destination, redis: Redis | None, time_budget: float, report: DeliveryReport,
@@ -296,9 +300,13 @@ def _next_batch(run: _Run) -> _Batch:
             return _Batch(stopped="time budget", more=True)
         if not _still_wanted(run.destination_id):
             return _Batch(stopped="paused or disabled")
+        lease = config["DELIVERY_LEASE_SECONDS"]
         with run.claiming:  # the other look-ahead thread may build meanwhile, but not claim
-            events = claim.claim_due(run.destination_id, run.batch_size, run.worker,
-                                     config["DELIVERY_LEASE_SECONDS"], now_utc())
+            expired = time.monotonic() - run.expired_looked_at >= min(EXPIRED_LEASE_SECONDS, lease)
+            if expired:
+                run.expired_looked_at = time.monotonic()
+            events = claim.claim_due(run.destination_id, run.batch_size, run.worker, lease, now_utc(),
+                                     expired=expired)
         if not events:
             return _Batch()
         by_id = {event.id: event for event in events}

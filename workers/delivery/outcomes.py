@@ -143,16 +143,19 @@ _REQUEST_COLUMNS = {"destination_id": "int", "started_at": "timestamptz", "durat
 
 
 def _insert_requests_positional(rows: list[dict[str, Any]]) -> list[int]:
-    """Request rows in one INSERT ... SELECT FROM (VALUES ...) ORDER BY ord RETURNING id, with positional
-    parameters: the named-parameter path spent ~5x the Python time re-ordering 550 parameters per group.
-    Ids come from the table's sequence in `ord` order, so the sorted ids match the rows' order."""
-    names = ", ".join(_REQUEST_COLUMNS)
-    row_sql = "(" + ", ".join(f"%s::{kind}" for kind in _REQUEST_COLUMNS.values()) + ", %s::int)"
-    statement = (f"INSERT INTO {DeliveryRequest.__tablename__} ({names}) SELECT {names} FROM (VALUES "
-                 + ", ".join([row_sql] * len(rows)) + f") AS v ({names}, ord) ORDER BY ord RETURNING id")
-    params = tuple(value for ord_, row in enumerate(rows)
-                   for value in (*(row[name] for name in _REQUEST_COLUMNS), ord_))
-    return sorted(db.session.connection().exec_driver_sql(statement, params).scalars())
+    """Request rows in one INSERT ... SELECT FROM unnest(<one array per column>) WITH ORDINALITY ORDER BY ord
+    RETURNING id. The statement text is the same for any number of rows, so psycopg converts it once (a
+    VALUES list of 50 rows was re-parsed on every group: ~5% of a single-event worker's time), and the
+    named-parameter path spent ~5x the Python time re-ordering 550 parameters. Ids come from the table's
+    sequence in `ord` order, so the sorted ids match the rows' order."""
+    params = tuple([row[name] for row in rows] for name in _REQUEST_COLUMNS)
+    return sorted(db.session.connection().exec_driver_sql(_INSERT_REQUESTS, params).scalars())
+
+
+_NAMES = ", ".join(_REQUEST_COLUMNS)
+_INSERT_REQUESTS = (f"INSERT INTO {DeliveryRequest.__tablename__} ({_NAMES}) SELECT {_NAMES} FROM unnest("
+                    + ", ".join(f"%s::{kind}[]" for kind in _REQUEST_COLUMNS.values())
+                    + f") WITH ORDINALITY AS v ({_NAMES}, ord) ORDER BY ord RETURNING id")
 
 
 _ATTEMPT_TYPES = {"destination_id": sa.Integer, "request_id": sa.BigInteger, "attempted_at": sa.DateTime(timezone=True),
