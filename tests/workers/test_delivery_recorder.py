@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import threading
 from datetime import timedelta
 from types import SimpleNamespace
@@ -241,3 +242,39 @@ def test_claims_ahead_never_overlap_so_a_small_backlog_stays_one_request(app, ap
     assert set(overlaps) == {0} and len(overlaps) >= 2
     assert report.counts == {"delivered": 9} and report.sent_requests == 1
     assert [r.event_count for r in db.session.scalars(sa.select(DeliveryRequest))] == [9]
+
+
+@both_databases
+def test_request_and_attempt_rows_keep_awkward_text_and_missing_values(app, api, db, make_destination):
+    """Rows go to PostgreSQL as binary arrays: text with quotes, backslashes, braces, commas, newlines and
+    non-ASCII must come back unchanged, and columns that are all NULL (no status, no error) must work."""
+    from workers.delivery import outcomes
+    from workers.delivery.policy import RetryPolicy
+
+    destination_id, events = _claimed(api, make_destination, 6)
+    awkward = 'he said "no" \\ {a,b} NULL\n\tÜmlaut ✓ 🚀'
+    sent = []
+    for index, event in enumerate(events):
+        failed = index % 2 == 0  # half of them a network error: no status, an error text
+        result = (SendResult(None, b"", {}, 5, error=f"network error: {awkward}") if failed
+                  else SendResult(202, awkward.encode(), {}, 4))
+        classification = Classification(Outcome.RETRY if failed else Outcome.DELIVERED, awkward if failed else "")
+        sent.append(outcomes.Sent(PreparedRequest("POST", "http://platform/e", [event.id], json={"note": awkward}),
+                                  result, classification, utcnow()))
+    outcomes.record_many(destination_id, sent, {event.id: event for event in events}, ["secret"], RetryPolicy())
+    requests = db.session.scalars(sa.select(DeliveryRequest).order_by(DeliveryRequest.id)).all()
+    attempts = db.session.scalars(sa.select(DeliveryAttempt).order_by(DeliveryAttempt.id)).all()
+    assert [r.http_status for r in requests] == [None, 202] * 3
+    assert [r.error for r in requests] == [f"network error: {awkward}", None] * 3
+    assert all(r.request_body == f'{{"note":{json.dumps(awkward, ensure_ascii=False)}}}' for r in requests)
+    assert [r.response_body for r in requests] == ["", awkward] * 3
+    assert [(a.event_id, a.request_id) for a in attempts] == [(e.id, r.id) for e, r in zip(events, requests, strict=True)]
+    assert [a.message for a in attempts] == [awkward, None] * 3
+    assert [a.http_status for a in attempts] == [None, 202] * 3
+
+    only_successes = [outcomes.Sent(PreparedRequest("POST", "http://platform/e", [event.id], json={}),
+                                    SendResult(202, b"", {}, 1), Classification(Outcome.DELIVERED, ""), utcnow())
+                      for event in events]
+    outcomes.record_many(destination_id, only_successes, {e.id: e for e in events}, [], RetryPolicy())
+    assert db.session.scalar(sa.select(sa.func.count()).select_from(DeliveryRequest)
+                             .where(DeliveryRequest.error.is_(None))) == 9
