@@ -19,6 +19,7 @@ from webapp.services.catalog_diff import Diff, RemovalGuard, apply_read, known_h
 from webapp.services.crypto import decrypt_json
 from webapp.services.progress import set_progress
 from webapp.services.schedules import next_run_after
+from webapp.services.statements import dialect_name
 
 log = logging.getLogger(__name__)
 ACTIVE = ("queued", "running")
@@ -38,7 +39,7 @@ def active_run(source_id: int) -> SyncRun | None:
 def request_sync(source: Source, *, trigger: str = "manual", confirm_removals: bool = False,
                  enqueue: bool = True) -> SyncRun:
     """Create a queued run and its job, unless one is already queued or running (then raise)."""
-    if db.engine.dialect.name == "postgresql":  # serialise concurrent requests for one source
+    if dialect_name() == "postgresql":  # serialise concurrent requests for one source
         db.session.execute(sa.select(Source.id).where(Source.id == source.id).with_for_update())
     current = active_run(source.id)
     if current is not None:

@@ -24,6 +24,7 @@ from feeds.writers import FEED_FORMATS, write_feed
 from webapp.extensions import db
 from webapp.models import Feed, FeedBuild, Product, utcnow
 from webapp.services.progress import set_progress
+from webapp.services.statements import dialect_name
 
 log = logging.getLogger(__name__)
 ACTIVE = ("queued", "running")
@@ -43,7 +44,7 @@ def active_build(feed_id: int) -> FeedBuild | None:
 
 
 def request_build(feed: Feed, *, trigger: str = "manual", enqueue: bool = True) -> FeedBuild:
-    if db.engine.dialect.name == "postgresql":
+    if dialect_name() == "postgresql":
         db.session.execute(sa.select(Feed.id).where(Feed.id == feed.id).with_for_update())
     current = active_build(feed.id)
     if current is not None:

@@ -15,6 +15,7 @@ import webapp
 from webapp.extensions import db
 from webapp.models import Contact, Event, Order, Product
 from webapp.services.runtime_status import RuntimeStatus
+from webapp.services.statements import dialect_name
 
 EXACT_COUNT_LIMIT = 200_000  # above this PostgreSQL's planner estimate is shown instead of a slow count(*)
 
@@ -56,7 +57,7 @@ def redact_url(url: str | None) -> str:
 
 def table_count(model: type, label: str) -> TableCount:
     """Exact on SQLite and small tables; PostgreSQL's estimate (no full scan) for big ones."""
-    if db.session.get_bind().dialect.name == "postgresql":
+    if dialect_name() == "postgresql":
         estimate = db.session.scalar(sa.text("SELECT reltuples::bigint FROM pg_class WHERE oid = CAST(:name AS regclass)"),
                                      {"name": model.__tablename__})
         if estimate is not None and estimate > EXACT_COUNT_LIMIT:

@@ -10,6 +10,7 @@ from redis.exceptions import RedisError
 
 from webapp.extensions import db
 from webapp.models import DeliveryAttempt, Destination, Event, Order
+from webapp.services.statements import dialect_name
 
 LATENCY_BUCKETS = (0.25, 0.5, 1, 2, 5, 10, 30, 60, 300, 1800, 3600, 21600, 86400)
 
@@ -91,7 +92,7 @@ def _latency_histogram(label) -> list[str]:  # noqa: ANN001
 
 def _seconds_between(start, end):  # noqa: ANN001, ANN202
     """Portable interval in seconds (PostgreSQL epoch extraction, SQLite julianday)."""
-    if db.engine.dialect.name == "postgresql":
+    if dialect_name() == "postgresql":
         return sa.func.extract("epoch", end - start)
     return (sa.func.julianday(end) - sa.func.julianday(start)) * 86400.0
 

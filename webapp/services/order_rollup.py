@@ -10,6 +10,7 @@ from sqlalchemy.dialects.postgresql import ARRAY
 
 from webapp.extensions import db
 from webapp.models import Event, Order, utcnow
+from webapp.services.statements import dialect_name
 
 # Worst state wins: a single dead event makes the whole order "dead" in the list.
 _RANK = {"dead": 4, "rejected": 3, "retrying": 3, "pending": 2, "in_flight": 2, "delivered": 1, "skipped": 1}
@@ -25,7 +26,7 @@ def refresh_delivery_state(order_ids: Iterable[int]) -> None:
     ids = sorted({i for i in order_ids if i})
     if not ids:
         return
-    if db.session.get_bind().dialect.name == "postgresql":
+    if dialect_name() == "postgresql":
         _refresh_in_sql(ids)
         return
     for start in range(0, len(ids), 500):

@@ -20,6 +20,7 @@ from sqlalchemy.dialects.postgresql import JSONB
 from webapp.extensions import db
 from webapp.models import Product, Source
 from webapp.services.keyset import Page
+from webapp.services.statements import dialect_name
 
 PAGE_SIZE = 50
 BRAND_CHOICES = 200
@@ -80,7 +81,7 @@ def search_condition(q: str, source_id: int | None) -> sa.ColumnElement[bool]:
 
 def category_condition(category: str) -> sa.ColumnElement[bool]:
     """Products whose categories list holds `category` (any level of a path: "Clothing", "Tshirts")."""
-    if db.engine.dialect.name == "postgresql":
+    if dialect_name() == "postgresql":
         return Product.categories.op("@>")(sa.cast(sa.literal([category], JSONB), JSONB))
     each = sa.func.json_each(Product.categories).table_valued("value")
     return sa.exists(sa.select(1).select_from(each).where(each.c.value == category))

@@ -22,7 +22,7 @@ from sqlalchemy.dialects.postgresql import ARRAY
 from webapp.extensions import db
 from webapp.models import Event
 from webapp.models.base import UtcDateTime
-from webapp.services.statements import per_dialect
+from webapp.services.statements import dialect_name, per_dialect
 
 RETRYABLE = ("pending", "retrying")
 BLOCKING = ("pending", "retrying", "in_flight")
@@ -61,7 +61,7 @@ def pg_array(values: Iterable[int | datetime], item_type: Any, name: str | None 
 def ids_match(column: Any, ids: list[int]):  # noqa: ANN201
     """`column IN ids`; on PostgreSQL one array parameter, so a 1,000-id statement stays short and its
     parsed form is cached by psycopg (a 1,000-placeholder IN list is re-parsed every time)."""
-    if db.engine.dialect.name == "postgresql":
+    if dialect_name() == "postgresql":
         return column == sa.any_(pg_array(ids, sa.BigInteger))
     return column.in_(list(ids))
 

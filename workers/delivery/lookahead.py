@@ -16,7 +16,7 @@ from typing import Generic, TypeVar
 
 from flask import Flask
 
-from webapp.extensions import db
+from webapp.services.statements import dialect_name
 
 T = TypeVar("T")
 
@@ -68,6 +68,6 @@ class ThreadLookahead(Lookahead):
 
 def make_lookahead(app: Flask) -> Lookahead:
     """A look-ahead thread where the database takes concurrent writers (PostgreSQL), deferred work elsewhere."""
-    if db.engine.dialect.name == "postgresql":
+    if dialect_name() == "postgresql":
         return ThreadLookahead(app)
     return Lookahead()

@@ -20,6 +20,7 @@ from webapp.extensions import db
 from webapp.models import DeliveryAttempt, DeliveryRequest, Destination, Event
 from webapp.services.crypto import redact
 from webapp.services.order_rollup import refresh_delivery_state
+from webapp.services.statements import dialect_name
 from workers.delivery.claim import ClaimedEvent, ids_match, pg_array
 from workers.delivery.http_client import SendResult
 from workers.delivery.policy import RetryPolicy
@@ -129,7 +130,7 @@ def _insert_requests(destination_id: int, sent: list[Sent], secrets: list[str]) 
             "response_body": redact(result.body[:MAX_RESPONSE_BODY].decode("utf-8", "replace"), secrets),
             "error": redact(result.error, secrets) if result.error else None,
             "event_count": len(request.event_ids)})
-    if db.engine.dialect.name == "postgresql":
+    if dialect_name() == "postgresql":
         return _insert_requests_positional(rows)
     table = DeliveryRequest.__table__
     inserted = db.session.execute(sa.insert(table).returning(table.c.id, sort_by_parameter_order=True), rows)
@@ -182,7 +183,7 @@ def _insert_attempts(rows: list[dict[str, Any]]) -> None:
     INSERT ... SELECT unnest(:event_ids), <shared values> instead of 8,000 parameters, and rows of many
     single requests one INSERT ... SELECT FROM unnest(<one array per column>)."""
     table = DeliveryAttempt.__table__
-    if db.engine.dialect.name != "postgresql":
+    if dialect_name() != "postgresql":
         db.session.execute(sa.insert(table), rows)
         return
     classes: dict[tuple, list[int]] = defaultdict(list)
@@ -240,7 +241,7 @@ class _Changes:
 def _apply_delivered(delivered: list[tuple[int, datetime]], values: dict[str, Any]) -> None:
     """Delivered events, each with its own delivered_at: one UPDATE ... FROM unnest(ids, times) on PostgreSQL."""
     events = Event.__table__
-    if db.engine.dialect.name == "postgresql":
+    if dialect_name() == "postgresql":
         pairs = sa.select(
             sa.func.unnest(pg_array([i for i, _ in delivered], sa.BigInteger, "d_ids")).label("id"),
             sa.func.unnest(pg_array([at for _, at in delivered], sa.DateTime(timezone=True), "d_at")).label("at"),

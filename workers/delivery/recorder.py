@@ -18,6 +18,7 @@ from typing import Any
 from flask import Flask
 
 from webapp.extensions import db
+from webapp.services.statements import dialect_name
 from workers.delivery import outcomes
 from workers.delivery.claim import ClaimedEvent
 from workers.delivery.policy import RetryPolicy
@@ -116,6 +117,6 @@ class ThreadRecorder(Recorder):
 
 def make_recorder(app: Flask, destination_id: int, secrets: list[str], policy: RetryPolicy) -> Recorder:
     """A recorder thread where the database takes concurrent writers (PostgreSQL), inline recording elsewhere."""
-    if db.engine.dialect.name == "postgresql":
+    if dialect_name() == "postgresql":
         return ThreadRecorder(app, destination_id, secrets, policy)
     return Recorder(destination_id, secrets, policy)
