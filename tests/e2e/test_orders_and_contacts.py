@@ -60,6 +60,7 @@ def test_retry_a_failed_delivery_then_see_the_contact(logged_in_page, api, db, w
         page.wait_for_url(f"**/orders/{external_id}")
         event = page.locator(f"#event-{failed[0].id}")
         expect(event.locator(".event-head .badge")).to_have_text("retrying")
+        expect(page.locator("#order-delivery-state .badge")).to_have_text("failing")
         expect(event).to_contain_text("HTTP 500")
         event.locator("summary", has_text="Platform's answer").click()
         expect(event.locator("pre").first).to_contain_text('"error": "receiver exploded"')
@@ -71,6 +72,7 @@ def test_retry_a_failed_delivery_then_see_the_contact(logged_in_page, api, db, w
         expect(page.locator(f"#event-{failed[0].id} .event-head .badge")).to_have_text("delivered", timeout=10_000)
         expect(page.locator("#deliveries")).to_have_attribute("data-active", "no", timeout=10_000)
         expect(page.locator("#deliveries h3 .badge")).to_have_text("delivered")
+        expect(page.locator("#order-delivery-state .badge")).to_have_text("delivered")  # the header follows
         # the answer opened before the retry stayed open through the polling swaps (hx-preserve)
         expect(event.locator("details").first).to_have_attribute("open", "")
         screenshot(page, "order-after-retry")

@@ -45,8 +45,12 @@ def index():  # noqa: ANN201
         has_orders=bool(results.rows) or any_orders())
 
 
-def _deliveries_context(order: Order, notice: str | None = None, error: str | None = None) -> dict:
-    return {"order": order, "deliveries": order_deliveries(order), "notice": notice, "error": error}
+def _deliveries_context(order: Order, notice: str | None = None, error: str | None = None, *,
+                        fragment: bool = True) -> dict:
+    """`fragment`: the section is swapped in by htmx, so it also updates the page header's delivery badge
+    (out of band), which would otherwise keep saying "failing" after a retry went through."""
+    return {"order": order, "deliveries": order_deliveries(order), "notice": notice, "error": error,
+            "fragment": fragment}
 
 
 @bp.get("/<path:external_id>")
@@ -59,7 +63,7 @@ def show(external_id: str):  # noqa: ANN201
         return render_template("orders/_deliveries.html", **_deliveries_context(order))
     raw = orjson.dumps(order.data, option=orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS).decode()
     return render_template("orders/show.html", steps=status_steps(order), anomalies=anomalies(order),
-                           raw_json=raw, **_deliveries_context(order))
+                           raw_json=raw, **_deliveries_context(order, fragment=False))
 
 
 @bp.post("/events/<int:event_id>/retry")
