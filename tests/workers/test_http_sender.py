@@ -120,3 +120,42 @@ def test_proxy_choice_follows_scheme_all_and_no_proxy() -> None:
     assert proxy_for(url, {"all": "http://q:3128"}) == "http://q:3128"
     assert proxy_for(url, {"https": "http://p:3128", "no": "klaviyo.com,localhost"}) is None
     assert proxy_for(url, {"https": "http://p:3128", "no": "example.com"}) == "http://p:3128"
+
+
+def test_https_certificates_are_verified(tmp_path) -> None:
+    """The transport is built by hand, so check it still refuses a certificate no CA vouches for."""
+    import datetime
+    import ssl
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
+    now = datetime.datetime.now(datetime.UTC)
+    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
+            .serial_number(x509.random_serial_number()).not_valid_before(now)
+            .not_valid_after(now + datetime.timedelta(days=1)).sign(key, hashes.SHA256()))
+    (tmp_path / "cert.pem").write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    (tmp_path / "key.pem").write_bytes(key.private_bytes(serialization.Encoding.PEM,
+                                                         serialization.PrivateFormat.PKCS8,
+                                                         serialization.NoEncryption()))
+    handler = type("Handler", (_Recorder,), {"seen": []})
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(tmp_path / "cert.pem", tmp_path / "key.pem")
+    httpd.socket = context.wrap_socket(httpd.socket, server_side=True)
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    try:
+        sender = Sender(5.0, proxies={})
+        result = send(sender, PreparedRequest("POST", f"https://127.0.0.1:{httpd.server_address[1]}/x", [1],
+                                              content=b"{}"))
+        sender.close()
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
+    assert result.status is None and "CERTIFICATE_VERIFY_FAILED" in result.error
+    assert handler.seen == []
