@@ -14,6 +14,7 @@ from redis import Redis
 from redis.exceptions import RedisError
 from rq import SimpleWorker
 
+from workers import shutdown
 from workers.queue import HEARTBEAT_SECONDS, QUEUE_NAMES, beat, connect, get_queue, heartbeat_key
 
 
@@ -33,6 +34,12 @@ class AppWorker(SimpleWorker):
                 return super().perform_job(job, queue, *args, **kwargs)
             finally:
                 db.session.remove()
+
+    def request_stop(self, signum: Any, frame: Any) -> None:
+        """Warm shutdown (first SIGTERM/SIGINT): RQ waits for the current job; tell the job, so a long one
+        stops at its next safe point instead of running out its budget."""
+        shutdown.request()
+        super().request_stop(signum, frame)
 
 
 @contextlib.contextmanager

@@ -130,3 +130,33 @@ def test_two_workers_drain_one_bulk_backlog_without_duplicates(app, api, db, fak
     assert {count for _, count in attempts} == {1}
     leasers = db.session.execute(sa.text("SELECT count(DISTINCT leased_by) FROM events")).scalar_one()
     assert leasers == 0  # every lease cleared on settling
+
+
+def test_a_stopping_worker_leaves_at_once_and_hands_its_work_on(app, api, db, fake, make_destination, worker, redis):
+    """SIGTERM (warm shutdown) in the middle of a rate-limited drain that would take ~20 s: the worker records
+    what it sent, hands the rest back, queues a follow-up job and exits within seconds; another worker finishes."""
+    from workers.queue import get_queue
+
+    dest = make_destination("klaviyo", events=["placed_order"],
+                            rate_limits={"burst_per_second": 2, "per_minute": 1000})
+    process = _worker_process(app, bulk_threshold=100000)
+    try:
+        _orders(api, 40)
+        wait_until(lambda: len(fake.requests_for("klaviyo")) >= 3)
+        stopped_at = time.monotonic()
+        process.send_signal(signal.SIGTERM)
+        process.wait(timeout=15)
+        took = time.monotonic() - stopped_at
+    finally:
+        if process.poll() is None:
+            process.kill()
+    _finished(process)
+    assert took < 5, f"the worker took {took:.1f} s to stop"
+    states = _states(db)
+    assert states.get("in_flight", 0) == 0 and 0 < states.get("delivered", 0) < 40, states
+    assert get_queue("delivery", connect(REDIS_URL)).count >= 1  # the follow-up job
+    response = api.patch(f"/api/v1/destinations/{dest['id']}", json={"rate_limits": {"burst_per_second": 100}})
+    assert response.status_code == 200, response.get_json()
+    worker(["delivery"])
+    assert _states(db) == {"delivered": 40}
+    assert fake.klaviyo_duplicates == 0 and len(fake.klaviyo_events_named("Placed Order")) == 40

@@ -27,6 +27,7 @@ from redis import Redis
 from webapp.extensions import db
 from webapp.models import Destination
 from webapp.services.crypto import decrypt_json
+from workers import shutdown
 from workers.delivery import claim, outcomes
 from workers.delivery.claim import ClaimedEvent
 from workers.delivery.http_client import SendResult, get_client, send
@@ -193,6 +194,10 @@ class _Run:
                    replace(health))
 
     def time_left(self) -> float:
+        """Seconds of the budget left; none once the worker is asked to shut down (the run then stops at the
+        next batch or rate-limit wait, records what it has and hands the rest to a follow-up job)."""
+        if shutdown.requested():
+            return 0.0
         return max(0.0, self.deadline - time.monotonic())
 
     def group_due(self) -> bool:
@@ -296,6 +301,8 @@ def _next_batch(run: _Run) -> _Batch:
     nothing is due, the budget is spent or the destination paused."""
     config = current_app.config
     while True:
+        if shutdown.requested():
+            return _Batch(stopped="worker shutting down", more=True)
         if run.time_left() <= 0:
             return _Batch(stopped="time budget", more=True)
         if not _still_wanted(run.destination_id):
