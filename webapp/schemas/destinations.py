@@ -6,6 +6,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from webapp.schemas.urls import http_url_problem
+
 EVENT_NAMES = ("placed_order", "ordered_product", "fulfilled_order", "cancelled_order", "refunded_order",
                "pending_order", "abandoned_checkout", "profile_upsert", "consent_change", "product_upsert",
                "product_delete", "active_on_site", "viewed_product", "added_to_cart", "started_checkout")
@@ -39,8 +41,9 @@ class DestinationUpdate(BaseModel):
     def _url(cls, value: str | None) -> str | None:
         if value in (None, ""):
             return None
-        if not value.startswith(("http://", "https://")):
-            raise ValueError("must be an http:// or https:// URL")
+        problem = http_url_problem(value)
+        if problem:
+            raise ValueError(problem)
         return value.rstrip("/")
 
     @field_validator("events")

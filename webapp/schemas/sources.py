@@ -7,6 +7,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from feeds.mapping import PRODUCT_TARGETS
+from webapp.schemas.urls import http_url_problem
 
 SourceKind = Literal["csv", "json", "xml", "google", "shopify", "woocommerce", "push"]
 
@@ -38,8 +39,9 @@ class SourceUpdate(BaseModel):
     def _location(cls, value: str | None) -> str | None:
         if value in (None, ""):
             return None
-        if not value.startswith(("http://", "https://")):
-            raise ValueError("must be an http:// or https:// URL (upload files from the dashboard)")
+        problem = http_url_problem(value)
+        if problem:
+            raise ValueError(f"{problem} (upload files from the dashboard)")
         return value
 
     @field_validator("mapping")

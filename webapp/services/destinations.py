@@ -12,6 +12,7 @@ from webapp.extensions import db
 from webapp.models import Destination, Event, utcnow
 from webapp.schemas.destinations import DestinationCreate, DestinationUpdate
 from webapp.schemas.errors import ApiError, problem
+from webapp.schemas.urls import http_url_problem
 from webapp.services.crypto import decrypt_json, encrypt_json, redact
 from webapp.services.jsonutil import iso
 
@@ -37,9 +38,9 @@ def _check(kind: str, data: DestinationUpdate, credentials: dict[str, str] | Non
                 errors.append(problem(["credentials", name], f"required for {cls.label}"))
         unknown = sorted(set(credentials) - set(cls.credential_fields) - {"previous_secret"})
         errors += [problem(["credentials", name], "unknown credential") for name in unknown]
-        if kind == "webhook" and credentials.get("url") and not credentials["url"].startswith(
-                ("http://", "https://")):
-            errors.append(problem(["credentials", "url"], "must be an http:// or https:// URL"))
+        url_problem = http_url_problem(credentials["url"]) if kind == "webhook" and credentials.get("url") else None
+        if url_problem:
+            errors.append(problem(["credentials", "url"], url_problem))
     if data.events is not None:
         unsupported = [name for name in data.events if name not in cls.supported_events]
         if unsupported:

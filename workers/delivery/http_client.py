@@ -133,7 +133,7 @@ def send(sender: Sender, request: PreparedRequest) -> SendResult:
     except httpx.TimeoutException as exc:
         return SendResult(None, duration_ms=int((time.perf_counter() - started) * 1000),
                           error=f"timed out ({type(exc).__name__})")
-    except httpx.HTTPError as exc:
+    except (httpx.HTTPError, httpx.InvalidURL) as exc:  # a URL saved before URLs were checked on the way in
         return SendResult(None, duration_ms=int((time.perf_counter() - started) * 1000),
                           error=f"network error: {type(exc).__name__}: {exc}")
 
