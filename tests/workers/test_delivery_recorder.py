@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import threading
 from datetime import timedelta
-from types import SimpleNamespace
 
 import pytest
 import sqlalchemy as sa
@@ -134,33 +133,32 @@ def test_a_run_that_fails_midway_records_the_answers_in_hand(app, api, db, fake,
 
 
 def test_last_success_is_written_at_most_once_a_second_and_other_changes_at_once(monkeypatch):
-    from workers.delivery import engine
-    from workers.delivery.outcomes import Health
+    from workers.delivery import health
+    from workers.delivery.health import Health, HealthLog
 
     clock = [100.0]
-    monkeypatch.setattr(engine.time, "monotonic", lambda: clock[0])
+    monkeypatch.setattr(health.time, "monotonic", lambda: clock[0])
     t0 = utcnow()
-    run = SimpleNamespace(health=Health(), written=Health(), written_at=float("-inf"))
-    run.health.last_success_at = t0
-    assert engine._health_changes(run, final=False) == {"last_success_at": t0}
+    log = HealthLog(Health())
+    log.current.last_success_at = t0
+    assert log.due(final=False) == {"last_success_at": t0}
     clock[0] += 0.5
-    run.health.last_success_at = t0 + timedelta(seconds=0.5)
-    assert engine._health_changes(run, final=False) == {}  # held back ...
-    run.health.failing_since = t0 + timedelta(seconds=0.6)
-    assert engine._health_changes(run, final=False) == {   # ... until something else changes
+    log.current.last_success_at = t0 + timedelta(seconds=0.5)
+    assert log.due(final=False) == {}  # held back ...
+    log.current.failing_since = t0 + timedelta(seconds=0.6)
+    assert log.due(final=False) == {   # ... until something else changes
         "failing_since": t0 + timedelta(seconds=0.6), "last_success_at": t0 + timedelta(seconds=0.5)}
-    run.health.last_success_at, run.health.failing_since = t0 + timedelta(seconds=0.7), None
+    log.current.last_success_at, log.current.failing_since = t0 + timedelta(seconds=0.7), None
     clock[0] += 0.1
-    assert engine._health_changes(run, final=False) == {"failing_since": None,
-                                                         "last_success_at": t0 + timedelta(seconds=0.7)}
-    run.health.last_success_at = t0 + timedelta(seconds=0.8)
-    assert engine._health_changes(run, final=False) == {}
-    assert engine._health_changes(run, final=True) == {"last_success_at": t0 + timedelta(seconds=0.8)}
+    assert log.due(final=False) == {"failing_since": None, "last_success_at": t0 + timedelta(seconds=0.7)}
+    log.current.last_success_at = t0 + timedelta(seconds=0.8)
+    assert log.due(final=False) == {}
+    assert log.due(final=True) == {"last_success_at": t0 + timedelta(seconds=0.8)}
 
 
 @both_databases
 def test_a_pause_written_by_a_run_keeps_an_earlier_pause_time(app, db, make_destination):
-    from workers.delivery.outcomes import write_health
+    from workers.delivery.health import write_health
 
     dest = make_destination("webhook")
     earlier, later = utcnow() - timedelta(hours=1), utcnow()

@@ -16,7 +16,7 @@ import socket
 import threading
 import time
 from collections import deque
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -30,17 +30,15 @@ from webapp.services.crypto import decrypt_json
 from workers import shutdown
 from workers.delivery import claim, outcomes
 from workers.delivery.claim import ClaimedEvent
+from workers.delivery.health import HealthLog, stop_reason, update_health
 from workers.delivery.http_client import SendResult, get_client, send
 from workers.delivery.lookahead import Lookahead, Pending, make_lookahead
-from workers.delivery.outcomes import Health
 from workers.delivery.policy import RetryPolicy
 from workers.delivery.recorder import Group, Recorder, make_recorder
 from workers.destinations import get_adapter_class
 from workers.destinations.base import (
-    Classification,
     DestinationAdapter,
     OutboundEvent,
-    Outcome,
     PreparedRequest,
 )
 from workers.rate_limit import Limits, RateLimiter, Slots
@@ -53,9 +51,6 @@ GROUP_SECONDS = 0.25  # ... or after this long, whichever comes first
 # A run looks for in-flight events of a dead worker when it starts and then at most this often (or once a
 # lease, if shorter): a lease runs out minutes after its claim, and the look costs a scan of the in-flight rows.
 EXPIRED_LEASE_SECONDS = 10.0
-# last_success_at alone is written at most this often: with every answer it would keep two workers
-# queueing on the destinations row.
-HEALTH_SECONDS = 1.0
 
 
 @dataclass
@@ -168,9 +163,7 @@ class _Run:
     report: DeliveryReport
     recorder: Recorder
     lookahead: Lookahead
-    health: Health             # as this run sees it, updated after every answer ...
-    written: Health            # ... and as last handed to the recorder
-    written_at: float = float("-inf")  # monotonic time of that
+    health: HealthLog          # as this run sees it, and as last handed to the recorder
     claimed: dict[int, ClaimedEvent] = field(default_factory=dict)  # leased, not yet recorded or released
     # One claim at a time per run: two at once would split a small backlog into two smaller requests.
     claiming: threading.Lock = field(default_factory=threading.Lock)
@@ -186,12 +179,11 @@ class _Run:
         secrets, policy = adapter.secrets(), RetryPolicy.from_config()
         single_limiter, bulk_limiter = limiters(redis, destination)
         recorder = make_recorder(app, destination.id, secrets, policy)
-        health = Health.of(destination)
         return cls(destination, destination.id, destination.mode, adapter, secrets, policy,
                    get_client(app.config["DELIVERY_TIMEOUT"]), Slots(single_limiter),
                    Slots(bulk_limiter, hold=0.0, chunk=1), worker_identity(), time.monotonic() + time_budget,
-                   batch_size or app.config["DELIVERY_BATCH"], report, recorder, make_lookahead(app), health,
-                   replace(health))
+                   batch_size or app.config["DELIVERY_BATCH"], report, recorder, make_lookahead(app),
+                   HealthLog.of(destination))
 
     def time_left(self) -> float:
         """Seconds of the budget left; none once the worker is asked to shut down (the run then stops at the
@@ -335,8 +327,8 @@ def _answered(run: _Run, request: PreparedRequest,
     if not run.group:
         run.group_started = time.monotonic()
     run.group.append(outcomes.Sent(request, result, classification, at))
-    outcomes.update_health(run.health, classification, at, run.policy)
-    return _stop_reason(run.health, classification, result.status)
+    update_health(run.health.current, classification, at, run.policy)
+    return stop_reason(run.health.current, classification, result.status)
 
 
 def _still_wanted(destination_id: int) -> bool:
@@ -349,7 +341,7 @@ def _still_wanted(destination_id: int) -> bool:
 
 def _record(run: _Run, *, final: bool = False) -> None:
     """Hand the answers in hand (and the health changes due) to the recorder; their events leave `claimed`."""
-    health = _health_changes(run, final)
+    health = run.health.due(final=final)
     if not run.group and not health:
         return
     group, run.group = run.group, []
@@ -358,29 +350,6 @@ def _record(run: _Run, *, final: bool = False) -> None:
     for event_id in ids:
         run.claimed.pop(event_id, None)
     run.recorder.submit(Group(group, events, health))
-
-
-def _health_changes(run: _Run, final: bool) -> dict[str, Any]:
-    """Health fields to write now: any change at once, except a new last_success_at alone at most once a
-    HEALTH_SECONDS (and at the end of the run)."""
-    changes = run.health.changes(run.written)
-    if not changes:
-        return {}
-    if set(changes) == {"last_success_at"} and not final and time.monotonic() - run.written_at < HEALTH_SECONDS:
-        return {}
-    run.written, run.written_at = replace(run.health), time.monotonic()
-    return changes
-
-
-def _stop_reason(health: Health, classification: Classification,
-                 status: int | None) -> tuple[str, datetime | None] | None:
-    """(why, not_before) when the run must stop after this answer: a pause, or the platform's 429."""
-    if health.paused_at is not None:
-        return "destination paused: " + (health.pause_reason or ""), None
-    if classification.outcome is Outcome.RETRY and status == 429:
-        wait = classification.retry_after if classification.retry_after is not None else 10.0
-        return "platform rate limit (429)", now_utc() + timedelta(seconds=wait)
-    return None
 
 
 def _release(run: _Run, requests: list[PreparedRequest], not_before: datetime | None = None) -> None:

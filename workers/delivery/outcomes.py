@@ -2,8 +2,9 @@
 
 Answers are recorded in groups (up to ~50 requests or 250 ms, see the engine), on PostgreSQL by the
 recorder thread: one INSERT for the request rows, one for the attempts, one set-based UPDATE per outcome
-class of events, one set-based roll-up refresh, the destination's health changes last, and one commit. A worker killed before a group is recorded leaves its events in flight; their lease runs
-out and the resend is de-duplicated by the platform through the event's unique id.
+class of events, one set-based roll-up refresh, the destination's health changes last (health.py), and one
+commit. A worker killed before a group is recorded leaves its events in flight; their lease runs out and the
+resend is de-duplicated by the platform through the event's unique id.
 """
 
 from __future__ import annotations
@@ -17,11 +18,12 @@ import orjson
 import sqlalchemy as sa
 
 from webapp.extensions import db
-from webapp.models import DeliveryAttempt, DeliveryRequest, Destination, Event
+from webapp.models import DeliveryAttempt, DeliveryRequest, Event
 from webapp.services.crypto import redact
 from webapp.services.order_rollup import refresh_delivery_state
 from webapp.services.statements import dialect_name
 from workers.delivery.claim import ClaimedEvent, ids_match, pg_array
+from workers.delivery.health import write_health
 from workers.delivery.http_client import SendResult
 from workers.delivery.policy import RetryPolicy
 from workers.destinations.base import Classification, Outcome, PreparedRequest
@@ -254,64 +256,6 @@ def _apply_delivered(delivered: list[tuple[int, datetime]], values: dict[str, An
         by_time[at].append(event_id)
     for at, ids in by_time.items():
         db.session.execute(sa.update(events).where(events.c.id.in_(ids)).values(values | {"delivered_at": at}))
-
-
-HEALTH_FIELDS = ("paused_at", "pause_reason", "failing_since", "last_success_at")
-
-
-@dataclass(slots=True)
-class Health:
-    """The destination's health as a run sees it. Kept apart from the ORM row and written by Core with the
-    answers, so the run's own session never dirties (and then locks) the destinations row."""
-
-    paused_at: datetime | None = None
-    pause_reason: str | None = None
-    failing_since: datetime | None = None
-    last_success_at: datetime | None = None
-
-    @classmethod
-    def of(cls, destination: Destination) -> Health:
-        return cls(*(getattr(destination, name) for name in HEALTH_FIELDS))
-
-    def changes(self, written: Health) -> dict[str, Any]:
-        """The fields that differ from what was last written."""
-        return {name: getattr(self, name) for name in HEALTH_FIELDS if getattr(self, name) != getattr(written, name)}
-
-
-def write_health(destination_id: int, changes: dict[str, Any]) -> None:
-    """Store health changes; a pause keeps an earlier pause time (set by a person or another worker)."""
-    table = Destination.__table__
-    values = dict(changes)
-    if values.get("paused_at") is not None:
-        values["paused_at"] = sa.func.coalesce(table.c.paused_at, values["paused_at"])
-    db.session.execute(sa.update(table).where(table.c.id == destination_id).values(values))
-
-
-def update_health(destination: Any, classification: Classification, now: datetime,
-                  policy: RetryPolicy) -> None:
-    """Success clears the failure streak; setup errors pause at once; long failure streaks trip the breaker.
-
-    Applied in memory (to a Health) right after each answer, so the engine stops at once; written with the group.
-    """
-    outcome = classification.outcome
-    if outcome in (Outcome.DELIVERED, Outcome.REJECTED):
-        destination.last_success_at = now if outcome is Outcome.DELIVERED else destination.last_success_at
-        destination.failing_since = None
-        return
-    if outcome is Outcome.SETUP_ERROR:
-        pause(destination, f"the platform refused the credentials: {classification.message[:300]}", now)
-        return
-    destination.failing_since = destination.failing_since or now
-    if now - destination.failing_since >= policy.breaker:
-        minutes = int((now - destination.failing_since).total_seconds() // 60)
-        pause(destination, f"failing continuously for {minutes} min; last answer: "
-                           f"{classification.message[:300]}", now)
-
-
-def pause(destination: Any, reason: str, now: datetime) -> None:
-    if destination.paused_at is None:
-        destination.paused_at = now
-    destination.pause_reason = reason
 
 
 def mark_skipped(skipped: dict[int, str], events: dict[int, ClaimedEvent], now: datetime) -> None:
