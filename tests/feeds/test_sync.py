@@ -195,3 +195,27 @@ def test_resync_recognises_unchanged_rows_without_mapping_them(app, db, http_ser
     db.session.commit()
     remapped = _sync(source)
     assert remapped.updated == 20 and _titles(db, source)["3"] == "Nice T3 renamed"
+
+
+@both_databases
+def test_a_stopping_worker_interrupts_a_sync_without_touching_the_catalog(app, db, http_server):
+    """Warm shutdown: a long sync stops at its next progress report (every 1,000 rows) instead of holding the
+    worker for minutes; nothing of it is committed, and the same sync is queued again for another worker."""
+    from workers import shutdown
+
+    url = http_server.route("/p.csv", _csv([(1, "Mug", "9.99"), (2, "Tee", "19")]))
+    source = _source(url)
+    assert _sync(source).status == "succeeded"
+    source.location = http_server.route("/big.csv", _csv([(i, f"Item {i}", "3") for i in range(5000)]))
+    db.session.commit()
+    shutdown.request()
+    try:
+        run = _sync(source, trigger="schedule")
+    finally:
+        shutdown.reset()
+    assert run.status == "failed" and "worker was shutting down" in run.error and "queued again" in run.error
+    assert _titles(db, source) == {"1": "Mug", "2": "Tee"}
+    again = db.session.scalars(sa.select(SyncRun).where(SyncRun.source_id == source.id)
+                               .order_by(SyncRun.id.desc())).first()
+    assert (again.status, again.trigger) == ("queued", "schedule") and again.id != run.id
+    assert run_sync(again.id).status == "succeeded" and len(_titles(db, source)) == 5000

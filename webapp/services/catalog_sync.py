@@ -20,9 +20,15 @@ from webapp.services.crypto import decrypt_json
 from webapp.services.progress import set_progress
 from webapp.services.schedules import next_run_after
 from webapp.services.statements import dialect_name
+from workers import shutdown
 
 log = logging.getLogger(__name__)
 ACTIVE = ("queued", "running")
+
+
+class SyncInterrupted(SourceError):
+    """The worker running the sync was asked to stop (warm shutdown): the run ends with the catalog as it was
+    (nothing is committed before the end) and the same sync is queued again for another worker."""
 
 
 class SyncAlreadyRunning(Exception):
@@ -92,7 +98,10 @@ def run_sync(run_id: int) -> SyncRun:
     except (SourceError, RemovalGuard) as exc:
         db.session.rollback()
         status = "held" if isinstance(exc, RemovalGuard) and "would remove" in str(exc) else "failed"
-        return _finish(db.session.get(SyncRun, run_id), status, error=str(exc))
+        run = _finish(db.session.get(SyncRun, run_id), status, error=str(exc))
+        if isinstance(exc, SyncInterrupted):
+            request_sync(run.source, trigger=run.trigger, confirm_removals=run.confirm_removals)
+        return run
     except Exception as exc:
         db.session.rollback()
         log.exception("sync run %s crashed", run_id)
@@ -132,6 +141,9 @@ def _obtain_file(source: Source):  # noqa: ANN202
 def _read_and_apply(run: SyncRun, source: Source, path: Path) -> Diff:
     def progress(done: int, total: int | None) -> None:
         set_progress("sync", run.id, done, total)
+        if shutdown.requested():
+            raise SyncInterrupted(f"stopped after {done:,} rows because its worker was shutting down; the "
+                                  "catalog is unchanged and the sync was queued again")
 
     from webapp.services.catalog_changes import product_targets
 
