@@ -279,7 +279,8 @@ def _send_batch(run: _Run, requests: list[PreparedRequest]) -> _Stop | None:
     for index, request in enumerate(requests):
         slots = run.bulk if len(request.event_ids) > 1 else run.single
         if not slots.take(len(requests) - index, run.time_left()):
-            return _Stop("rate limit", requests[index:], more=True)
+            why = "worker shutting down" if shutdown.requested() else "rate limit"
+            return _Stop(why, requests[index:], more=True)
         stop = _answered(run, request, send(run.client, request))
         if stop:
             return _Stop(stop[0], requests[index + 1:], not_before=stop[1])
