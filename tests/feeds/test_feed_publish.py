@@ -172,3 +172,26 @@ def test_build_via_api_and_worker_and_sync_triggers_rebuild(app, api, db, worker
     worker(["feeds"])
     assert db.session.scalars(sa.select(FeedBuild).order_by(FeedBuild.id.desc())).first().items_written == 4
     assert db.session.scalar(sa.select(sa.func.count()).select_from(Product)) == 4
+
+
+def test_a_stopping_worker_interrupts_a_build_and_the_published_file_stays(app, client, db):
+    """Warm shutdown: the build stops at its next progress report, publishes nothing and is queued again."""
+    from workers import shutdown
+
+    feed = _feed(_push(3))
+    assert _build(feed).status == "succeeded"
+    url = feed_json(feed)["url"]
+    published = client.get(url).data
+    _push(2, start=3)  # the catalog changes; the next build would publish 5 items
+    shutdown.request()
+    try:
+        build = _build(feed)
+    finally:
+        shutdown.reset()
+    assert build.status == "failed" and "worker was shutting down" in build.error and "queued again" in build.error
+    assert client.get(url).data == published
+    again = db.session.scalars(sa.select(FeedBuild).where(FeedBuild.feed_id == feed.id)
+                               .order_by(FeedBuild.id.desc())).first()
+    assert again.status == "queued" and again.id != build.id
+    assert run_build(again.id).status == "succeeded"
+    assert len(etree.fromstring(client.get(url).data).findall("Product")) == 5

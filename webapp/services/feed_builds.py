@@ -11,7 +11,7 @@ import contextlib
 import gzip
 import logging
 import shutil
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -25,11 +25,17 @@ from webapp.extensions import db
 from webapp.models import Feed, FeedBuild, Product, utcnow
 from webapp.services.progress import set_progress
 from webapp.services.statements import dialect_name
+from workers import shutdown
 
 log = logging.getLogger(__name__)
 ACTIVE = ("queued", "running")
 KEEP_BUILDS = 3
 PRODUCT_COLUMNS = [c for c in Product.__table__.c if c.name not in ("content_hash", "created_at", "updated_at")]
+
+
+class BuildInterrupted(ValueError):
+    """The worker building the feed was asked to stop (warm shutdown): the build ends unpublished (the last
+    published file is still served) and the same build is queued again for another worker."""
 
 
 class BuildAlreadyRunning(Exception):
@@ -133,7 +139,7 @@ def run_build(build_id: int) -> FeedBuild:
         split = current_app.config["FEED_SPLIT_BYTES"] if fmt.max_file_bytes else None
         result = write_feed(feed.format, feed_products(feed), workdir, basename=feed.slug,
                             overrides=feed.field_overrides or None, channel=_channel(feed), split_bytes=split,
-                            on_progress=lambda n: set_progress("feed", build.id, n),
+                            on_progress=_progress(build.id),
                             ids_unique=len(feed.sources) == 1 and "external_id" not in (feed.field_overrides or {}))
         parts = [{"name": p.name, "bytes": p.bytes, "items": p.items, "sha256": p.sha256} for p in result.parts]
         if feed.gzip:
@@ -158,15 +164,31 @@ def run_build(build_id: int) -> FeedBuild:
         db.session.rollback()
         shutil.rmtree(workdir, ignore_errors=True)
         build = db.session.get(FeedBuild, build_id)
-        build.status, build.error, build.finished_at = "failed", f"{type(exc).__name__}: {exc}", utcnow()
+        error = str(exc) if isinstance(exc, BuildInterrupted) else f"{type(exc).__name__}: {exc}"
+        build.status, build.error, build.finished_at = "failed", error, utcnow()
         db.session.commit()
-        if not isinstance(exc, ValueError):
+        if isinstance(exc, BuildInterrupted):
+            with contextlib.suppress(BuildAlreadyRunning):
+                request_build(build.feed, trigger=build.trigger)
+        elif not isinstance(exc, ValueError):
             raise
     _prune_old_builds(feed)
     if _take_rebuild_wanted(feed.id):
         with contextlib.suppress(BuildAlreadyRunning):
             request_build(feed, trigger="sync")
     return build
+
+
+def _progress(build_id: int) -> Callable[[int], None]:
+    """Reports items written (the dashboard's progress bar) and stops the build when its worker is stopping."""
+
+    def report(written: int) -> None:
+        set_progress("feed", build_id, written)
+        if shutdown.requested():
+            raise BuildInterrupted(f"stopped after {written:,} items because its worker was shutting down; the "
+                                   "last published file is still served and the build was queued again")
+
+    return report
 
 
 def publish_gate(feed: Feed, build: FeedBuild) -> str | None:
