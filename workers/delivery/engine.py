@@ -185,12 +185,17 @@ class _Run:
                    batch_size or app.config["DELIVERY_BATCH"], report, recorder, make_lookahead(app),
                    HealthLog.of(destination))
 
-    def time_left(self) -> float:
-        """Seconds of the budget left; none once the worker is asked to shut down (the run then stops at the
-        next batch or rate-limit wait, records what it has and hands the rest to a follow-up job)."""
+    def ending(self) -> str | None:
+        """Why the run must end now, with work left for a follow-up job: its worker is shutting down (the run
+        stops at the next batch or rate-limit wait, records what it has, hands the rest back), or the budget
+        is spent."""
         if shutdown.requested():
-            return 0.0
-        return max(0.0, self.deadline - time.monotonic())
+            return "worker shutting down"
+        return "time budget" if time.monotonic() >= self.deadline else None
+
+    def time_left(self) -> float:
+        """Seconds the run may still wait for anything (none once it is ending)."""
+        return 0.0 if self.ending() else self.deadline - time.monotonic()
 
     def group_due(self) -> bool:
         if not self.group:
@@ -279,8 +284,7 @@ def _send_batch(run: _Run, requests: list[PreparedRequest]) -> _Stop | None:
     for index, request in enumerate(requests):
         slots = run.bulk if len(request.event_ids) > 1 else run.single
         if not slots.take(len(requests) - index, run.time_left()):
-            why = "worker shutting down" if shutdown.requested() else "rate limit"
-            return _Stop(why, requests[index:], more=True)
+            return _Stop(run.ending() or "rate limit", requests[index:], more=True)
         stop = _answered(run, request, send(run.client, request))
         if stop:
             return _Stop(stop[0], requests[index + 1:], not_before=stop[1])
@@ -294,10 +298,8 @@ def _next_batch(run: _Run) -> _Batch:
     nothing is due, the budget is spent or the destination paused."""
     config = current_app.config
     while True:
-        if shutdown.requested():
-            return _Batch(stopped="worker shutting down", more=True)
-        if run.time_left() <= 0:
-            return _Batch(stopped="time budget", more=True)
+        if ending := run.ending():
+            return _Batch(stopped=ending, more=True)
         if not _still_wanted(run.destination_id):
             return _Batch(stopped="paused or disabled")
         lease = config["DELIVERY_LEASE_SECONDS"]

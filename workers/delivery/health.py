@@ -21,15 +21,12 @@ from workers.delivery.policy import RetryPolicy
 from workers.destinations.base import Classification, Outcome
 
 HEALTH_SECONDS = 1.0
-
-
 HEALTH_FIELDS = ("paused_at", "pause_reason", "failing_since", "last_success_at")
 
 
 @dataclass(slots=True)
 class Health:
-    """The destination's health as a run sees it. Kept apart from the ORM row and written by Core with the
-    answers, so the run's own session never dirties (and then locks) the destinations row."""
+    """The destination's health fields as a run sees them."""
 
     paused_at: datetime | None = None
     pause_reason: str | None = None
@@ -87,7 +84,7 @@ class HealthLog:
     handed to the recorder (`written`, at monotonic time `written_at`)."""
 
     current: Health
-    written: Health = field(default_factory=lambda: Health())
+    written: Health = field(default_factory=Health)
     written_at: float = float("-inf")
 
     @classmethod

@@ -132,8 +132,8 @@ def _insert_requests(destination_id: int, sent: list[Sent], secrets: list[str]) 
             "response_body": redact(result.body[:MAX_RESPONSE_BODY].decode("utf-8", "replace"), secrets),
             "error": redact(result.error, secrets) if result.error else None,
             "event_count": len(request.event_ids)})
-    if dialect_name() == "postgresql":
-        return _insert_requests_positional(rows)
+    if dialect_name() == "postgresql":  # ids in the rows' order (see unnest_insert)
+        return sorted(_execute_columns(_INSERT_REQUESTS, _REQUEST_COLUMNS, rows).scalars())
     table = DeliveryRequest.__table__
     inserted = db.session.execute(sa.insert(table).returning(table.c.id, sort_by_parameter_order=True), rows)
     return list(inserted.scalars())
@@ -166,39 +166,35 @@ _REQUEST_COLUMNS = {"destination_id": "int", "started_at": "timestamptz", "durat
 _INSERT_REQUESTS = unnest_insert(DeliveryRequest.__tablename__, _REQUEST_COLUMNS, returning_ids=True)
 
 
-def _insert_requests_positional(rows: list[dict[str, Any]]) -> list[int]:
-    """Request rows in one statement; their ids in the rows' order."""
-    return sorted(_execute_columns(_INSERT_REQUESTS, _REQUEST_COLUMNS, rows).scalars())
-
-
-_ATTEMPT_TYPES = {"destination_id": sa.Integer, "request_id": sa.BigInteger, "attempted_at": sa.DateTime(timezone=True),
-                  "outcome": sa.String, "http_status": sa.Integer, "duration_ms": sa.Integer, "message": sa.Text}
 _ATTEMPT_COLUMNS = {"event_id": "bigint", "destination_id": "int", "request_id": "bigint",
                     "attempted_at": "timestamptz", "outcome": "text", "http_status": "int", "duration_ms": "int",
                     "message": "text"}
+_SHARED_COLUMNS = [name for name in _ATTEMPT_COLUMNS if name != "event_id"]
 _INSERT_ATTEMPTS = unnest_insert(DeliveryAttempt.__tablename__, _ATTEMPT_COLUMNS)
+# One request's attempts share everything but the event: its ids as one array literal, the rest once each.
+_INSERT_SHARED_ATTEMPTS = (f"INSERT INTO {DeliveryAttempt.__tablename__} ({', '.join(_ATTEMPT_COLUMNS)}) "
+                           "SELECT unnest(%s::bigint[]), "
+                           + ", ".join(f"%b::{_ATTEMPT_COLUMNS[name]}" for name in _SHARED_COLUMNS))
 _FEW_CLASSES = 4
 
 
 def _insert_attempts(rows: list[dict[str, Any]]) -> None:
     """Attempt rows; on PostgreSQL a bulk request's 1,000 rows, which differ only in event_id, become one
-    INSERT ... SELECT unnest(:event_ids), <shared values> instead of 8,000 parameters, and rows of many
+    INSERT ... SELECT unnest(<event ids>), <shared values> instead of 8,000 parameters, and rows of many
     single requests one INSERT ... SELECT FROM unnest(<one array per column>)."""
-    table = DeliveryAttempt.__table__
     if dialect_name() != "postgresql":
-        db.session.execute(sa.insert(table), rows)
+        db.session.execute(sa.insert(DeliveryAttempt.__table__), rows)
         return
     classes: dict[tuple, list[int]] = defaultdict(list)
     for row in rows:
-        classes[tuple(row[name] for name in _ATTEMPT_TYPES)].append(row["event_id"])
+        classes[tuple(row[name] for name in _SHARED_COLUMNS)].append(row["event_id"])
     if len(classes) > _FEW_CLASSES:
         _execute_columns(_INSERT_ATTEMPTS, _ATTEMPT_COLUMNS, rows)
         return
+    connection = db.session.connection()
     for shared, event_ids in classes.items():
-        values = [sa.func.unnest(pg_array(event_ids, sa.BigInteger, "event_ids"))]
-        values += [sa.bindparam(name, value, type_=kind)
-                   for (name, kind), value in zip(_ATTEMPT_TYPES.items(), shared, strict=True)]
-        db.session.execute(sa.insert(table).from_select(["event_id", *_ATTEMPT_TYPES], sa.select(*values)))
+        # The ids as one text literal: psycopg dumps a list element by element in Python (see claim.pg_array).
+        connection.exec_driver_sql(_INSERT_SHARED_ATTEMPTS, ("{" + ",".join(map(str, event_ids)) + "}", *shared))
 
 
 class _Changes:
