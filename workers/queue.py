@@ -22,6 +22,7 @@ SIGNAL_TTL_SECONDS = 600
 
 # Job functions by name (module path strings), so the web side never imports worker code.
 JOB_SYNC_SOURCE = "workers.jobs.sync.sync_source_job"
+JOB_APPLY_SYNC = "workers.jobs.sync.apply_sync_job"
 JOB_BUILD_FEED = "workers.jobs.feeds.build_feed_job"
 JOB_DELIVER = "workers.jobs.deliver.deliver_destination_job"
 JOB_IMPORT_ORDERS = "workers.jobs.imports.import_orders_job"

@@ -98,8 +98,47 @@ class SyncRun(Timestamps, Base):
     not_modified: Mapped[bool] = mapped_column(default=False)
     problems: Mapped[list[dict[str, Any]]] = mapped_column(Json, default=list)
     error: Mapped[str | None] = mapped_column(sa.Text)
+    # Where a running sync is (the public status stays queued|running|...): reading (staging the changes,
+    # the catalog untouched), applying (past the commit point: rolled forward, never back), applied.
+    phase: Mapped[str | None] = mapped_column(sa.String(20))
+    apply_started_at: Mapped[datetime | None]
 
     source: Mapped[Source] = relationship(back_populates="runs")
+
+
+class CatalogStage(Base):
+    """One change a sync run will make to `products`, written in short transactions while the source is read
+    and applied (then deleted) in short transactions after the run's commit point. op: i(nsert), u(pdate)
+    (product_id set), d(elete) (external_id only)."""
+
+    __tablename__ = "catalog_stage"
+    __table_args__ = (sa.Index("ix_catalog_stage_run_id_id", "run_id", "id"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    run_id: Mapped[int] = mapped_column(sa.ForeignKey("sync_runs.id", ondelete="CASCADE"))
+    op: Mapped[str] = mapped_column(sa.String(1))
+    product_id: Mapped[int | None] = mapped_column(sa.BigInteger)
+    external_id: Mapped[str] = mapped_column(sa.String(255))
+    item_group_id: Mapped[str | None] = mapped_column(sa.String(255))
+    title: Mapped[str | None] = mapped_column(sa.Text)
+    description: Mapped[str | None] = mapped_column(sa.Text)
+    link: Mapped[str | None] = mapped_column(sa.Text)
+    image_link: Mapped[str | None] = mapped_column(sa.Text)
+    price: Mapped[Decimal | None] = mapped_column(Money)
+    compare_at_price: Mapped[Decimal | None] = mapped_column(Money)
+    currency: Mapped[str | None] = mapped_column(sa.String(3))
+    brand: Mapped[str | None] = mapped_column(sa.String(255))
+    categories: Mapped[list[str] | None] = mapped_column(Json)
+    inventory_quantity: Mapped[int | None]
+    inventory_policy: Mapped[int | None]
+    sku: Mapped[str | None] = mapped_column(sa.String(255))
+    gtin: Mapped[str | None] = mapped_column(sa.String(64))
+    mpn: Mapped[str | None] = mapped_column(sa.String(128))
+    condition: Mapped[str | None] = mapped_column(sa.String(20))
+    extras: Mapped[dict[str, Any] | None] = mapped_column(Json)
+    content_hash: Mapped[int | None] = mapped_column(sa.BigInteger)
+    created_at: Mapped[datetime | None]
+    updated_at: Mapped[datetime | None]
 
 
 class Feed(Timestamps, Base):

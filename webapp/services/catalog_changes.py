@@ -76,14 +76,15 @@ def dependent_feeds(source_id: int) -> list[Feed]:
 
 
 def after_sync(source: Source, run: SyncRun, diff: Diff) -> None:
-    """Hook after a successful sync commit: product events, then feed rebuilds (best effort)."""
+    """Hook after a successful sync commit: product events (a file sync wrote them with each applied chunk,
+    `diff.touched`), then feed rebuilds (best effort)."""
     from webapp.services.ingest import signal_destinations
 
     changed = diff.added or diff.updated or diff.removed
     if not changed:
         return
     touched = queue_product_events(source.id, diff.added_ids + diff.updated_ids, diff.removed_keys,
-                                   set(diff.added_ids), str(run.id))
+                                   set(diff.added_ids), str(run.id)) | diff.touched
     db.session.commit()
     signal_destinations(touched, product_targets())
     rebuild_feeds_for(source.id, trigger="sync")

@@ -1,8 +1,8 @@
-"""Apply one source read to the stored catalog: added / updated / unchanged / removed, in one transaction.
+"""Diff one source read against the stored catalog: added / updated / unchanged / removed, staged in chunks.
 
 Only external_id -> (id, content_hash) of the stored products is held in memory, packed in one int
-(about 140 bytes a product with its key), products are written in chunks with Core executemany, and
-unchanged products cost nothing.
+(about 140 bytes a product with its key), changed products are staged in chunks with Core executemany
+(webapp.services.catalog_stage applies them after the run's commit point), and unchanged products cost nothing.
 """
 
 from __future__ import annotations
@@ -36,10 +36,11 @@ class Diff:
     removed: int = 0
     problems: list[dict[str, Any]] = field(default_factory=list)
     problem_count: int = 0
-    added_ids: list[int] = field(default_factory=list)      # db ids of added products
-    updated_ids: list[int] = field(default_factory=list)    # db ids of updated products
-    removed_keys: list[str] = field(default_factory=list)   # external ids removed
+    added_ids: list[int] = field(default_factory=list)      # db ids of added products (push sources)
+    updated_ids: list[int] = field(default_factory=list)    # db ids of updated products (push sources)
+    removed_keys: list[str] = field(default_factory=list)   # external ids removed (push sources)
     seen: int = 0
+    touched: set[int] = field(default_factory=set)          # destinations that already got product events
 
 
 def stored_index(source_id: int) -> dict[str, int]:
@@ -67,14 +68,16 @@ def known_hash(index: dict[str, int]) -> Callable[[str], int | None]:
     return lookup
 
 
-def apply_read(source_id: int, items: Iterable[Product | RowProblem | Unchanged], *, max_remove_share: float,
-               confirm_removals: bool, on_chunk: Callable[[Diff], None] | None = None,
-               track_changes: bool = True, index: dict[str, int] | None = None) -> Diff:
-    """Write the read into the session (the caller commits or rolls back).
+def stage_read(run_id: int, source_id: int, items: Iterable[Product | RowProblem | Unchanged], *,
+               max_remove_share: float, confirm_removals: bool, index: dict[str, int] | None = None) -> Diff:
+    """Diff the read against the stored index and stage the changes (a short commit per chunk); the catalog
+    itself is not touched. Raises RemovalGuard, before staging any removal, when the read must not apply.
 
     The index of stored products doubles as the set of ids seen in this read (their value becomes
     _SEEN), so a re-sync holds one dict of keys rather than that dict plus a set of the same keys.
     """
+    from webapp.services.catalog_stage import stage
+
     index = stored_index(source_id) if index is None else index
     stored = len(index)
     diff = Diff()
@@ -101,15 +104,15 @@ def apply_read(source_id: int, items: Iterable[Product | RowProblem | Unchanged]
             continue
         values = item.as_dict() | {"content_hash": digest, "updated_at": now}
         if known is None:
-            inserts.append(values | {"source_id": source_id, "created_at": now})
+            inserts.append(values | {"created_at": now})
         else:
             updates.append(values | {"id": known >> 64})
         if len(inserts) + len(updates) >= CHUNK:
-            _write(source_id, inserts, updates, diff, track_changes)
+            stage(run_id, inserts, updates, [])
+            diff.added, diff.updated = diff.added + len(inserts), diff.updated + len(updates)
             inserts, updates = [], []
-            if on_chunk:
-                on_chunk(diff)
-    _write(source_id, inserts, updates, diff, track_changes)
+    stage(run_id, inserts, updates, [])
+    diff.added, diff.updated = diff.added + len(inserts), diff.updated + len(updates)
     gone = [key for key, state in index.items() if state != _SEEN]
     del index
     if stored and not diff.seen:
@@ -120,42 +123,9 @@ def apply_read(source_id: int, items: Iterable[Product | RowProblem | Unchanged]
             f"({len(gone) / stored:.0%}, above the {max_remove_share:.0%} limit); nothing was changed. "
             f"Check the source, then sync again with removals confirmed")
     for start in range(0, len(gone), CHUNK):
-        keys = gone[start:start + CHUNK]
-        db.session.execute(sa.delete(ProductRow).where(ProductRow.source_id == source_id,
-                                                       ProductRow.external_id.in_(keys)))
+        stage(run_id, [], [], gone[start:start + CHUNK])
     diff.removed = len(gone)
-    if track_changes:
-        diff.removed_keys = gone
     return diff
-
-
-def _write(source_id: int, inserts: list[dict[str, Any]], updates: list[dict[str, Any]], diff: Diff,
-           track: bool) -> None:
-    if inserts:
-        # Plain executemany, no RETURNING: with RETURNING, SQLAlchemy sends one 22,000-parameter
-        # statement per chunk that psycopg re-parses in Python every time (a PostgreSQL first load
-        # ran 3-4x slower). The ids, when wanted, come back in one indexed SELECT.
-        db.session.execute(sa.insert(ProductRow.__table__), inserts)
-        diff.added += len(inserts)
-        if track:
-            diff.added_ids.extend(_ids_of(source_id, [values["external_id"] for values in inserts]))
-    if updates:
-        db.session.execute(sa.update(ProductRow.__table__).where(
-            ProductRow.__table__.c.id == sa.bindparam("b_id")), [_rename_id(u) for u in updates])
-        diff.updated += len(updates)
-        if track:
-            diff.updated_ids.extend(u["id"] for u in updates)
-
-
-def _ids_of(source_id: int, keys: list[str]) -> list[int]:
-    """Database ids of just-inserted products, in the order of `keys`."""
-    found = dict(db.session.execute(sa.select(ProductRow.external_id, ProductRow.id).where(
-        ProductRow.source_id == source_id, ProductRow.external_id.in_(keys))).all())
-    return [found[key] for key in keys]
-
-
-def _rename_id(values: dict[str, Any]) -> dict[str, Any]:
-    return {("b_id" if key == "id" else key): value for key, value in values.items()}
 
 
 def _problem(diff: Diff, problem: dict[str, Any]) -> None:

@@ -1,8 +1,10 @@
-"""Sync runs: request one (never two at once per source), run it, keep the previous catalog on any failure."""
+"""Sync runs: request one (never two at once per source), run it in short transactions, keep the previous
+catalog on any failure before the commit point (webapp.services.catalog_stage)."""
 
 from __future__ import annotations
 
 import logging
+import uuid
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -14,8 +16,8 @@ from feeds.product import SourceError
 from feeds.readers import read_products
 from webapp.extensions import db
 from webapp.models import Product, Source, SyncRun, utcnow
-from webapp.services import catalog_changes
-from webapp.services.catalog_diff import Diff, RemovalGuard, apply_read, known_hash, stored_index
+from webapp.services import catalog_changes, catalog_stage
+from webapp.services.catalog_diff import Diff, RemovalGuard, known_hash, stage_read, stored_index
 from webapp.services.crypto import decrypt_json
 from webapp.services.progress import set_progress
 from webapp.services.schedules import next_run_after
@@ -27,8 +29,8 @@ ACTIVE = ("queued", "running")
 
 
 class SyncInterrupted(SourceError):
-    """The worker running the sync was asked to stop (warm shutdown): the run ends with the catalog as it was
-    (nothing is committed before the end) and the same sync is queued again for another worker."""
+    """The worker running the sync was asked to stop (warm shutdown) while reading: the run ends with the
+    catalog as it was (nothing is applied before the commit point) and the same sync is queued again."""
 
 
 class SyncAlreadyRunning(Exception):
@@ -79,14 +81,21 @@ def enqueue_run(run: SyncRun) -> None:
 
 
 def run_sync(run_id: int) -> SyncRun:
-    """Execute a queued run. Every failure leaves the catalog as it was and says why on the run."""
+    """Execute a queued run. Every failure before the commit point leaves the catalog as it was and says why.
+
+    Phase 1 (`phase` "reading") reads and diffs the source and stages the changes in short commits; the
+    guards are checked at its end. One short transaction then marks the run "applying" (the commit point),
+    and phase 2 (`apply_run`) moves the staged changes into the catalog in short transactions.
+    """
     claimed = db.session.execute(sa.update(SyncRun).where(SyncRun.id == run_id, SyncRun.status == "queued")
-                                 .values(status="running", started_at=utcnow(), error=None)).rowcount
+                                 .values(status="running", phase="reading", started_at=utcnow(), error=None)
+                                 ).rowcount
     db.session.commit()
     run = db.session.get(SyncRun, run_id)
     if not claimed:  # already taken by another worker, or finished
         return run
     source = run.source
+    catalog_stage.discard_leftovers(source.id)
     try:
         path, fetched = _obtain_file(source)
         if fetched is not None and fetched.not_modified:
@@ -96,24 +105,110 @@ def run_sync(run_id: int) -> SyncRun:
             source.http_etag, source.http_last_modified = fetched.etag, fetched.last_modified
             source.content_digest = fetched.sha256
     except (SourceError, RemovalGuard) as exc:
-        db.session.rollback()
+        catalog_stage.discard(run_id)
         status = "held" if isinstance(exc, RemovalGuard) and "would remove" in str(exc) else "failed"
         run = _finish(db.session.get(SyncRun, run_id), status, error=str(exc))
         if isinstance(exc, SyncInterrupted):
             request_sync(run.source, trigger=run.trigger, confirm_removals=run.confirm_removals)
         return run
     except Exception as exc:
-        db.session.rollback()
+        catalog_stage.discard(run_id)
         log.exception("sync run %s crashed", run_id)
         _finish(db.session.get(SyncRun, run_id), "failed", error=f"internal error: {type(exc).__name__}: {exc}")
         raise
-    source.product_count = db.session.scalar(
-        sa.select(sa.func.count()).select_from(Product).where(Product.source_id == source.id)) or 0
     run.added, run.updated, run.unchanged, run.removed = diff.added, diff.updated, diff.unchanged, diff.removed
     run.skipped, run.problems = diff.problem_count, diff.problems
-    _finish(run, "succeeded")
+    # The commit point: from here on the staged changes are applied (rolled forward), never thrown away.
+    if not db.session.execute(sa.update(SyncRun).where(SyncRun.id == run_id, SyncRun.status == "running",
+                                                       SyncRun.phase == "reading")
+                              .values(phase="applying", apply_started_at=utcnow())).rowcount:
+        catalog_stage.discard(run_id)  # the sweeper judged this run dead meanwhile: it stays failed
+        return db.session.get(SyncRun, run_id)
+    db.session.commit()
+    return apply_run(run_id)
+
+
+def apply_run(run_id: int) -> SyncRun:
+    """Phase 2: apply the run's staged changes to the catalog, one short transaction per chunk, then finish.
+
+    Safe to call again on a run whose worker died mid-apply (the sweeper does): it applies what is still
+    staged. A worker asked to stop hands the rest to a new job instead of finishing.
+    """
+    from webapp.services.catalog_changes import product_targets
+
+    run = db.session.get(SyncRun, run_id)
+    if run is None or run.status != "running" or run.phase != "applying":
+        return run
+    source_id, with_events = run.source_id, bool(product_targets())
+    total = catalog_stage.staged_count(run_id)
+    done, touched = 0, set()
+    while True:
+        if shutdown.requested():
+            hand_over(db.session.get(SyncRun, run_id))
+            return db.session.get(SyncRun, run_id)
+        applied, got = catalog_stage.apply_chunk(run_id, source_id, with_events)
+        if not applied:
+            break
+        done, touched = done + applied, touched | got
+        set_progress("sync", run_id, done, total, note="applying")
+    return _succeed(run_id, touched)
+
+
+def hand_over(run: SyncRun) -> None:
+    """Queue the rest of an apply as a new job (a stopping worker, or the sweeper for a dead one)."""
+    from redis.exceptions import RedisError
+
+    from workers.queue import JOB_APPLY_SYNC, connect, enqueue
+
+    url = current_app.config.get("REDIS_URL")
+    job_id = f"sync-run-{run.id}-apply-{uuid.uuid4().hex[:8]}"
+    previous = run.job_id
+    if not db.session.execute(sa.update(SyncRun).where(SyncRun.id == run.id, SyncRun.status == "running",
+                                                       SyncRun.phase == "applying",
+                                                       SyncRun.job_id.is_not_distinct_from(previous))
+                              .values(job_id=job_id)).rowcount:
+        db.session.rollback()  # someone else took it over first
+        return
+    db.session.commit()
+    if not url:
+        return
+    try:
+        enqueue(connect(url), "sync", JOB_APPLY_SYNC, run.id, job_id=job_id, job_timeout=4 * 3600)
+    except RedisError as exc:  # the job id has no heartbeat: the sweeper hands it over again later
+        log.warning("could not enqueue the rest of sync run %s: %s", run.id, exc)
+
+
+def _succeed(run_id: int, touched: set[int]) -> SyncRun:
+    """Everything is applied: count, mark succeeded (once, whoever applied the last chunk), rebuild feeds."""
+    db.session.rollback()
+    run = db.session.get(SyncRun, run_id)
+    source = run.source
+    count = db.session.scalar(
+        sa.select(sa.func.count()).select_from(Product).where(Product.source_id == source.id)) or 0
+    if not db.session.execute(sa.update(SyncRun).where(SyncRun.id == run_id, SyncRun.status == "running",
+                                                       SyncRun.phase == "applying")
+                              .values(phase="applied")).rowcount:
+        db.session.rollback()
+        return db.session.get(SyncRun, run_id)
+    source.product_count = count
+    run = _finish(run, "succeeded")
+    diff = Diff(added=run.added, updated=run.updated, unchanged=run.unchanged, removed=run.removed,
+                touched=touched)
     catalog_changes.after_sync(source, run, diff)
     return run
+
+
+def applying(source_ids: list[int]) -> bool:
+    """Whether any of these sources is in the middle of applying a sync (its catalog is half old, half new)."""
+    return bool(source_ids) and db.session.scalar(sa.select(sa.func.count()).select_from(SyncRun).where(
+        SyncRun.source_id.in_(source_ids), SyncRun.status == "running", SyncRun.phase == "applying")) > 0
+
+
+def applied_since(source_ids: list[int], since: datetime) -> bool:
+    """Whether an apply of these sources ran at any time after `since` (a read from then may mix catalogs)."""
+    return bool(source_ids) and db.session.scalar(sa.select(sa.func.count()).select_from(SyncRun).where(
+        SyncRun.source_id.in_(source_ids), SyncRun.apply_started_at.is_not(None),
+        sa.or_(SyncRun.phase == "applying", SyncRun.apply_started_at >= since))) > 0
 
 
 def _obtain_file(source: Source):  # noqa: ANN202
@@ -145,16 +240,14 @@ def _read_and_apply(run: SyncRun, source: Source, path: Path) -> Diff:
             raise SyncInterrupted(f"stopped after {done:,} rows because its worker was shutting down; the "
                                   "catalog is unchanged and the sync was queued again")
 
-    from webapp.services.catalog_changes import product_targets
-
     index = stored_index(source.id)
     stream = read_products(source.kind, path, mapping=source.mapping, options=source.options or {},
                            on_progress=progress, known=known_hash(index))
     share = source.max_remove_share if source.max_remove_share is not None else \
         current_app.config["SYNC_MAX_REMOVE_SHARE"]
     try:
-        diff = apply_read(source.id, stream, max_remove_share=share, confirm_removals=run.confirm_removals,
-                          track_changes=bool(product_targets()), index=index)
+        diff = stage_read(run.id, source.id, stream, max_remove_share=share, confirm_removals=run.confirm_removals,
+                          index=index)
     finally:
         stream.close()
     run.rows_read, run.rows_total = stream.stats.rows_read, stream.stats.rows_read
@@ -172,6 +265,8 @@ def _not_modified(run: SyncRun, source: Source) -> SyncRun:
 
 def _finish(run: SyncRun, status: str, *, error: str | None = None) -> SyncRun:
     run.status, run.finished_at, run.error = status, utcnow(), error
+    if run.phase == "reading":  # ended before its commit point
+        run.phase = None
     source = db.session.get(Source, run.source_id)
     if source is not None:
         source.next_run_at = next_run_after(source.schedule, source.timezone, datetime.now(UTC))

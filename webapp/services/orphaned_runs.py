@@ -4,7 +4,9 @@ A worker killed mid-run (SIGKILL, OOM, a lost host) never gets to mark its run f
 source / one build per feed" would then refuse every new one. While a job runs, its worker beats a
 heartbeat key in Redis (`workers.runner.heartbeat`); the sweeper fails a run that has been `running` for a
 while and whose job has no heartbeat. The catalog or the published feed is untouched (the dead run never
-committed), so failing it loses nothing, and the next run starts cleanly.
+reached its commit point), so failing it loses nothing (its staged changes are dropped), and the next run
+starts cleanly. A sync that died past its commit point (phase "applying") is not failed but handed to a new
+job, which applies the rest of its staged changes: the catalog is rolled forward, never left half applied.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from redis.exceptions import RedisError
 
 from webapp.extensions import db
 from webapp.models import FeedBuild, SyncRun, utcnow
+from webapp.services import catalog_stage
 from workers.queue import HEARTBEAT_SECONDS, job_alive
 
 log = logging.getLogger(__name__)
@@ -64,6 +67,11 @@ def fail_orphaned_runs(connection: Redis, now: datetime | None = None,
     failed: dict[str, int] = {}
     for model, rows in candidates.items():
         orphans = [row_id for row_id, job_id in rows if silent and job_id in silent]
+        if model is SyncRun and orphans:
+            resumed = _resume_applies(orphans)
+            if resumed:
+                failed["sync_runs_resumed"] = len(resumed)
+            orphans = [row_id for row_id in orphans if row_id not in resumed]
         if orphans:
             # Conditional on still running: a run that finished meanwhile keeps its real outcome.
             failed[model.__tablename__] = db.session.execute(
@@ -72,4 +80,22 @@ def fail_orphaned_runs(connection: Redis, now: datetime | None = None,
                 .execution_options(synchronize_session=False)).rowcount
             log.warning("failed orphaned %s %s: no worker is running them", model.__tablename__, orphans)
     db.session.commit()
+    if SyncRun in candidates:
+        for run_id in [row_id for row_id, _ in candidates[SyncRun]]:
+            run = db.session.get(SyncRun, run_id)
+            if run is not None and run.status == "failed":
+                catalog_stage.discard(run_id)
     return failed
+
+
+def _resume_applies(run_ids: list[int]) -> set[int]:
+    """Hand the orphaned runs that were past their commit point to a new job (rolled forward)."""
+    from webapp.services.catalog_sync import hand_over
+
+    resumed = set()
+    for run in db.session.scalars(sa.select(SyncRun).where(SyncRun.id.in_(run_ids), SyncRun.status == "running",
+                                                           SyncRun.phase == "applying")).all():
+        hand_over(run)
+        resumed.add(run.id)
+        log.warning("sync run %s died while applying: handed to a new job to finish the apply", run.id)
+    return resumed

@@ -3,11 +3,17 @@
 from __future__ import annotations
 
 from webapp.services.catalog_dispatch import dispatch_due_syncs
-from webapp.services.catalog_sync import run_sync
+from webapp.services.catalog_sync import apply_run, run_sync
 
 
 def sync_source_job(run_id: int) -> dict:
     run = run_sync(run_id)
+    return {"run_id": run_id, "status": run.status if run else "missing"}
+
+
+def apply_sync_job(run_id: int) -> dict:
+    """Resume the apply of a run past its commit point (its worker died or was stopping)."""
+    run = apply_run(run_id)
     return {"run_id": run_id, "status": run.status if run else "missing"}
 
 
