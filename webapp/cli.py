@@ -11,6 +11,7 @@ from flask import Flask, current_app
 from flask.cli import FlaskGroup, with_appcontext
 
 DEFAULT_ADMIN_EMAIL = "admin@shoprelay.local"
+WORKER_DB_WAIT_SECONDS = 30.0
 
 
 def _create_app() -> Flask:
@@ -118,6 +119,11 @@ def worker_command(queues: tuple[str, ...], burst: bool) -> None:
     app = current_app._get_current_object()  # type: ignore[attr-defined]
     if not app.config.get("REDIS_URL"):
         raise click.ClickException("REDIS_URL is not set (shoprelay up starts an embedded Redis)")
+    from webapp.extensions import db
+
+    app.config["DB_WAIT_SECONDS"] = WORKER_DB_WAIT_SECONDS  # no caller waits on a job: wait out a busy database
+    with app.app_context():
+        db.engine.dispose()  # connections opened so far got the web's busy timeout
     run_worker(app, list(queues) or None, burst=burst)
 
 

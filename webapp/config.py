@@ -18,7 +18,7 @@ def init_app(app: Flask, overrides: dict[str, Any] | None = None) -> None:
     app.config.update(values)
     app.config.update(
         SQLALCHEMY_DATABASE_URI=values["DATABASE_URL"],
-        SQLALCHEMY_ENGINE_OPTIONS=engine_options(values["DATABASE_URL"]),
+        SQLALCHEMY_ENGINE_OPTIONS=engine_options(values["DATABASE_URL"], values["DB_WAIT_SECONDS"]),
         MAX_CONTENT_LENGTH=values["API_MAX_BYTES"],
         SESSION_COOKIE_HTTPONLY=True,
         SESSION_COOKIE_SAMESITE="Lax",
@@ -30,11 +30,13 @@ def init_app(app: Flask, overrides: dict[str, Any] | None = None) -> None:
         os.makedirs(folder, exist_ok=True)
 
 
-def engine_options(url: str) -> dict[str, Any]:
-    """SQLite: wait on locks instead of failing; PostgreSQL: a pool that survives restarts."""
+def engine_options(url: str, wait_seconds: float = 5.0) -> dict[str, Any]:
+    """SQLite: wait on locks (the busy timeout, set per connection in extensions) instead of failing;
+    PostgreSQL: a pool that survives restarts (pre-ping) and gives up on a dead server within the wait."""
     import orjson
 
     common = {"json_deserializer": orjson.loads}  # JSON columns are read on every feed row: 3x faster
     if url.startswith("sqlite"):
-        return common | {"connect_args": {"timeout": 30}}
-    return common | {"pool_pre_ping": True, "pool_size": 10, "max_overflow": 10}
+        return common | {"connect_args": {"timeout": wait_seconds}}
+    return common | {"pool_pre_ping": True, "pool_size": 10, "max_overflow": 10, "pool_timeout": wait_seconds,
+                     "connect_args": {"connect_timeout": max(1, round(wait_seconds))}}

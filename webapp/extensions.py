@@ -45,15 +45,22 @@ def init_app(app) -> None:  # noqa: ANN001 - Flask app
 
     if app.config["SQLALCHEMY_DATABASE_URI"].startswith("sqlite"):
         with app.app_context():
-            sa.event.listen(db.engine, "connect", _sqlite_pragmas)
+            sa.event.listen(db.engine, "connect", lambda connection, _record: _sqlite_pragmas(
+                connection, busy_ms(app.config["DB_WAIT_SECONDS"])))
 
 
-def _sqlite_pragmas(dbapi_connection, _record) -> None:  # noqa: ANN001
+def busy_ms(seconds: float) -> int:
+    return max(1, int(seconds * 1000))
+
+
+def _sqlite_pragmas(dbapi_connection, timeout_ms: int) -> None:  # noqa: ANN001
+    """The busy timeout is how long a write waits for SQLite's single write lock: a web request's
+    deadline (SHOPRELAY_DB_WAIT_SECONDS), longer in workers (they set DB_WAIT_SECONDS = 30 at start)."""
     cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.execute("PRAGMA foreign_keys=ON")
-    cursor.execute("PRAGMA busy_timeout=30000")
+    cursor.execute(f"PRAGMA busy_timeout={timeout_ms}")
     cursor.close()
 
 

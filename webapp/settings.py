@@ -28,6 +28,13 @@ def _float(value: str) -> float:
     return float(value)
 
 
+def _positive_float(value: str) -> float:
+    number = float(value)
+    if number <= 0:
+        raise ValueError("must be a positive number")
+    return number
+
+
 def _share(value: str) -> float:
     number = float(value)
     if not 0 <= number <= 1:
@@ -105,6 +112,9 @@ SETTINGS: tuple[Setting, ...] = (
             "Largest accepted API request body (bytes); larger answers 413."),
     Setting("SHOPRELAY_SOURCE_MAX_BYTES", "SOURCE_MAX_BYTES", _positive_int, 2 * 1024 * 1024 * 1024,
             "Largest source file fetched or uploaded (bytes)."),
+    Setting("SHOPRELAY_DB_WAIT_SECONDS", "DB_WAIT_SECONDS", _positive_float, 5.0,
+            "How long a web request waits for the database (SQLite's write lock, a PostgreSQL connection) before "
+            "answering 503 with Retry-After. Workers wait 30 s."),
     Setting("SHOPRELAY_FETCH_TIMEOUT", "FETCH_TIMEOUT", _float, 60.0,
             "Seconds before fetching a source URL gives up."),
     Setting("SHOPRELAY_SYNC_MAX_REMOVE_SHARE", "SYNC_MAX_REMOVE_SHARE", _share, 0.5,

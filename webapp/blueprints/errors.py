@@ -2,9 +2,20 @@
 
 from __future__ import annotations
 
+import contextlib
+import logging
+
+import sqlalchemy as sa
 from flask import Flask, jsonify, render_template, request
 from flask_wtf.csrf import CSRFError
 from werkzeug.exceptions import HTTPException
+
+from webapp.services.db_unavailable import RETRY_AFTER_SECONDS, DatabaseBusy, is_unavailable
+
+log = logging.getLogger(__name__)
+JSON_PATHS = ("/api/", "/feeds/", "/t/")
+UNAVAILABLE_PAGE = ("<!doctype html><title>503 · Service Unavailable</title><h1>503 · Service Unavailable</h1>"
+                    "<p>The database is busy or unavailable right now. Try again in a few seconds.</p>")
 
 
 def init_app(app: Flask) -> None:
@@ -14,9 +25,29 @@ def init_app(app: Flask) -> None:
                                description="The form's security token is missing or expired. "
                                            "Go back, reload the page and try again."), 400
 
+    @app.errorhandler(DatabaseBusy)
+    @app.errorhandler(sa.exc.DBAPIError)
+    @app.errorhandler(sa.exc.TimeoutError)
+    def database_unavailable(exc: Exception):  # noqa: ANN202
+        """Busy (SQLite's write lock past the deadline), down or restarting: 503 + Retry-After, not a 500."""
+        if not is_unavailable(exc):
+            raise exc
+        with contextlib.suppress(Exception):  # a dead connection may not even roll back
+            from webapp.extensions import db
+
+            db.session.rollback()
+        log.warning("database unavailable for %s %s: %s", request.method, request.path,
+                    str(exc).splitlines()[0][:300])
+        message = (f"the database is busy or unavailable right now; nothing was stored, retry in "
+                   f"{RETRY_AFTER_SECONDS} seconds")
+        headers = {"Retry-After": str(RETRY_AFTER_SECONDS)}
+        if request.path.startswith((*JSON_PATHS, "/healthz")):
+            return jsonify(errors=[{"path": "", "message": message}]), 503, headers
+        return UNAVAILABLE_PAGE, 503, headers  # plain: the dashboard's layout itself reads the database
+
     @app.errorhandler(HTTPException)
     def http_error(exc: HTTPException):  # noqa: ANN202
-        if request.path.startswith(("/api/", "/feeds/", "/t/")):
+        if request.path.startswith(JSON_PATHS):
             message = exc.description or exc.name
             if exc.code == 413:
                 message = f"request body too large (limit {app.config['API_MAX_BYTES']} bytes)"

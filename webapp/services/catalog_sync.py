@@ -208,6 +208,7 @@ def applied_since(source_ids: list[int], since: datetime) -> bool:
     """Whether an apply of these sources ran at any time after `since` (a read from then may mix catalogs)."""
     return bool(source_ids) and db.session.scalar(sa.select(sa.func.count()).select_from(SyncRun).where(
         SyncRun.source_id.in_(source_ids), SyncRun.apply_started_at.is_not(None),
+        SyncRun.added + SyncRun.updated + SyncRun.removed > 0,
         sa.or_(SyncRun.phase == "applying", SyncRun.apply_started_at >= since))) > 0
 
 

@@ -11,7 +11,9 @@ import contextlib
 import gzip
 import logging
 import shutil
+import time
 from collections.abc import Callable, Iterator
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +25,7 @@ from feeds.rules import compile_rules
 from feeds.writers import FEED_FORMATS, write_feed
 from webapp.extensions import db
 from webapp.models import Feed, FeedBuild, Product, utcnow
+from webapp.services import catalog_sync
 from webapp.services.progress import set_progress
 from webapp.services.statements import dialect_name
 from workers import shutdown
@@ -30,12 +33,19 @@ from workers import shutdown
 log = logging.getLogger(__name__)
 ACTIVE = ("queued", "running")
 KEEP_BUILDS = 3
+APPLY_WAIT_SECONDS = 3600
+APPLY_POLL_SECONDS = 0.5
 PRODUCT_COLUMNS = [c for c in Product.__table__.c if c.name not in ("content_hash", "created_at", "updated_at")]
 
 
 class BuildInterrupted(ValueError):
     """The worker building the feed was asked to stop (warm shutdown): the build ends unpublished (the last
     published file is still served) and the same build is queued again for another worker."""
+
+
+class CatalogMoved(ValueError):
+    """A sync of one of the feed's sources applied its changes while the build read them: the file may mix the
+    old and the new catalog, so it is not published (the sync's end asks for a new build)."""
 
 
 class BuildAlreadyRunning(Exception):
@@ -136,11 +146,16 @@ def run_build(build_id: int) -> FeedBuild:
     shutil.rmtree(workdir, ignore_errors=True)
     workdir.mkdir(parents=True)
     try:
+        source_ids = [source.id for source in feed.sources]
+        read_from = _wait_for_applies(source_ids, build.id)
         split = current_app.config["FEED_SPLIT_BYTES"] if fmt.max_file_bytes else None
         result = write_feed(feed.format, feed_products(feed), workdir, basename=feed.slug,
                             overrides=feed.field_overrides or None, channel=_channel(feed), split_bytes=split,
                             on_progress=_progress(build.id),
                             ids_unique=len(feed.sources) == 1 and "external_id" not in (feed.field_overrides or {}))
+        if catalog_sync.applied_since(source_ids, read_from):  # the sync's end requests the next build
+            raise CatalogMoved("a sync applied its changes while this build read the catalog; not published, "
+                               "the feed is built again when the sync has finished")
         parts = [{"name": p.name, "bytes": p.bytes, "items": p.items, "sha256": p.sha256} for p in result.parts]
         if feed.gzip:
             for part in result.parts:
@@ -177,6 +192,24 @@ def run_build(build_id: int) -> FeedBuild:
         with contextlib.suppress(BuildAlreadyRunning):
             request_build(feed, trigger="sync")
     return build
+
+
+def _wait_for_applies(source_ids: list[int], build_id: int) -> datetime:
+    """Wait while a sync applies its changes to one of the feed's sources (a half-applied catalog is never
+    published); returns the time the read may start from."""
+    deadline = time.monotonic() + APPLY_WAIT_SECONDS
+    while catalog_sync.applying(source_ids):
+        db.session.rollback()  # no snapshot held while waiting
+        if shutdown.requested():
+            raise BuildInterrupted("stopped while waiting for a sync to finish applying because its worker was "
+                                   "shutting down; the last published file is still served and the build was "
+                                   "queued again")
+        if time.monotonic() > deadline:
+            raise CatalogMoved(f"a sync has been applying changes to this feed's products for over "
+                               f"{APPLY_WAIT_SECONDS // 60} minutes; not built")
+        set_progress("feed", build_id, 0, note="waiting for a sync to finish applying")
+        time.sleep(APPLY_POLL_SECONDS)
+    return utcnow()
 
 
 def _progress(build_id: int) -> Callable[[int], None]:
