@@ -55,3 +55,11 @@ def test_a_postgresql_server_that_is_not_there_answers_503(tmp_path) -> None:  #
         from webapp.extensions import db
 
         db.engine.dispose()
+
+
+def test_the_openapi_document_lists_the_503_of_writes(client) -> None:  # noqa: ANN001
+    paths = client.get("/api/v1/openapi.json").get_json()["paths"]
+    unavailable = paths["/api/v1/orders"]["post"]["responses"]["503"]
+    assert "Retry-After" in unavailable["headers"]
+    assert all("503" in operation["responses"] for methods in paths.values()
+               for method, operation in methods.items() if method != "get")

@@ -73,6 +73,14 @@ ROUTES: list[tuple[str, str, str, Any, dict[int, Any], list[tuple[str, str]]]] =
 ]
 
 
+UNAVAILABLE = {
+    "description": "The database is busy (e.g. SQLite's write lock held past SHOPRELAY_DB_WAIT_SECONDS) or "
+                   "unreachable; nothing was stored. Send the same request again after Retry-After seconds.",
+    "headers": {"Retry-After": {"description": "Seconds to wait before retrying", "schema": {"type": "integer"}}},
+    "content": {"application/json": {"schema": {"$ref": "#/components/schemas/ErrorResponse"}}},
+}
+
+
 def build_document() -> dict[str, Any]:
     models: list[type[BaseModel]] = [CanonicalOrder, OrderBatch]
     for _, _, _, request, responses, _ in ROUTES:
@@ -106,6 +114,8 @@ def build_document() -> dict[str, Any]:
         operation["responses"].setdefault("401", {"description": "Missing, unknown or revoked API key",
                                                   "content": {"application/json": {"schema": {
                                                       "$ref": "#/components/schemas/ErrorResponse"}}}})
+        if method != "get":
+            operation["responses"]["503"] = UNAVAILABLE
         paths.setdefault(f"/api/v1{path}", {})[method] = operation
     return {
         "openapi": "3.1.0",
