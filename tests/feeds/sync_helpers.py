@@ -1,0 +1,29 @@
+"""Helpers for sync tests that need a big generated catalog and a real worker process."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+from tests.conftest import REDIS_URL
+
+
+def big_csv(rows: int, title: str = "Thing", skip: int = 0) -> bytes:
+    """A CSV catalog of `rows` products (ids p<skip>..), each row distinct."""
+    lines = ["id,title,link,image_link,price,description"]
+    lines += [f"p{i},{title} {i},https://shop.test/p{i},https://shop.test/p{i}.jpg,{(i % 97) + 1}.99,Nice {i}"
+              for i in range(skip, skip + rows)]
+    return ("\n".join(lines) + "\n").encode()
+
+
+def worker_process(app, queue: str) -> subprocess.Popen:  # noqa: ANN001
+    """`shoprelay worker -q <queue>` against the test's database and Redis."""
+    env = dict(os.environ) | {
+        "DATABASE_URL": app.config["SQLALCHEMY_DATABASE_URI"], "REDIS_URL": REDIS_URL,
+        "SHOPRELAY_INSTANCE_PATH": app.instance_path, "SECRET_KEY": "test-secret",
+        "SHOPRELAY_ENCRYPTION_KEY": app.config["ENCRYPTION_KEY"], "SHOPRELAY_LOG_LEVEL": "WARNING",
+        "SHOPRELAY_FETCH_TIMEOUT": "120",
+    }
+    return subprocess.Popen([sys.executable, "-m", "webapp.cli", "worker", "-q", queue], env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
