@@ -17,7 +17,7 @@ GROUPS = (orders, contacts)
 @click.option("--historical/--live", default=False,
               help="Backfill: events keep the original time and do not trigger flows (Klaviyo backfill, "
                    "Sendlane initial_sync).")
-@click.option("--batch-size", default=500, show_default=True)
+@click.option("--batch-size", default=100, show_default=True, help="Orders per transaction.")
 def import_command(file: Path, historical: bool, batch_size: int) -> None:
     """Import past orders from JSON Lines or CSV; rerun the same command to resume after an interruption."""
     from webapp.services.order_import import run_import, start_or_resume

@@ -70,6 +70,22 @@ def queue_product_events(source_id: int, changed_ids: list[int], removed_keys: l
     return touched
 
 
+def product_events(source_id: int, staged: list[Any], run_key: str) -> list[NewEvent]:
+    """The events of staged changes (catalog_stage rows), with the same unique ids `queue_product_events`
+    gives: a change applied twice (an apply resumed after its worker died) is still one event."""
+    now = utcnow()
+    events = []
+    for row in staged:
+        if row.op == "d":
+            events.append(NewEvent("product_delete", f"{source_id}:{row.external_id}:deleted:{run_key}",
+                                   {"product": {"external_id": row.external_id}}, now))
+        else:
+            events.append(NewEvent("product_upsert", f"{source_id}:{row.external_id}:{row.content_hash}",
+                                   {"product": product_json(row), "change": "added" if row.op == "i" else "updated"},
+                                   now))
+    return events
+
+
 def dependent_feeds(source_id: int) -> list[Feed]:
     return list(db.session.scalars(sa.select(Feed).join(feed_sources).where(
         feed_sources.c.source_id == source_id)).all())

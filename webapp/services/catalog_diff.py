@@ -18,7 +18,7 @@ from webapp.extensions import db
 from webapp.models import Product as ProductRow
 from webapp.models import utcnow
 
-CHUNK = 1000
+CHUNK = 500  # changes per staging commit: a short write transaction even on a busy machine
 MAX_STORED_PROBLEMS = 200
 _HASH_MASK = (1 << 64) - 1
 _SEEN = -1  # index value of a key this read already produced (packed values are never negative)

@@ -20,7 +20,7 @@ from webapp.services.statements import dialect_name
 
 STAGE = CatalogStage.__table__
 PRODUCTS = Product.__table__
-APPLY_CHUNK = 1000
+APPLY_CHUNK = 500
 DISCARD_CHUNK = 5000
 # The product columns a change carries (source_id, created_at and the id are the insert's own).
 CONTENT = [c.name for c in PRODUCTS.c if c.name not in ("id", "source_id", "external_id", "created_at")]
@@ -73,21 +73,28 @@ def staged_count(run_id: int) -> int:
 
 
 def apply_chunk(run_id: int, source_id: int, with_events: bool) -> tuple[int, set[int]]:
-    """Apply the run's oldest staged chunk to `products` (+ its product events) and delete it, in one
-    transaction. Returns (staged rows applied, destinations that got events); (0, ∅) when nothing is left."""
-    from webapp.services.catalog_changes import queue_product_events
+    """Apply the run's oldest staged chunk to `products` (+ its product events) and delete it, in one short
+    transaction; the chunk is read and its events built before, outside it. Returns (staged rows applied,
+    destinations that got events); (0, ∅) when nothing is left."""
+    from webapp.services.catalog_changes import product_events, product_targets
+    from webapp.services.outbox import write_events
 
-    db.session.rollback()  # start clean: the chunk is one transaction of its own
+    db.session.rollback()
+    rows = db.session.execute(sa.select(STAGE).where(STAGE.c.run_id == run_id).order_by(STAGE.c.id)
+                              .limit(APPLY_CHUNK)).all()
+    db.session.rollback()  # no snapshot kept into the write transaction
+    if not rows:
+        return 0, set()
+    targets = product_targets() if with_events else []
+    events = product_events(source_id, rows, str(run_id)) if targets else []
+    chunk = (STAGE.c.run_id == run_id) & (STAGE.c.id <= rows[-1].id)
     if dialect_name() == "postgresql":  # two workers resuming the same run apply one after the other
         db.session.execute(sa.select(SyncRun.id).where(SyncRun.id == run_id).with_for_update())
     else:
         db.session.connection().exec_driver_sql("BEGIN IMMEDIATE")
-    first = sa.select(STAGE.c.id).where(STAGE.c.run_id == run_id).order_by(STAGE.c.id).limit(APPLY_CHUNK).subquery()
-    high = db.session.scalar(sa.select(sa.func.max(first.c.id)))
-    if high is None:
-        db.session.commit()
-        return 0, set()
-    chunk = (STAGE.c.run_id == run_id) & (STAGE.c.id <= high)
+    if db.session.scalar(sa.select(sa.func.count()).select_from(STAGE).where(chunk)) != len(rows):
+        db.session.rollback()  # another worker applied (part of) it meanwhile: read again
+        return apply_chunk(run_id, source_id, with_events)
     columns = ["external_id", *CONTENT, "created_at"]
     db.session.execute(sa.insert(PRODUCTS).from_select(
         ["source_id", *columns], sa.select(sa.literal(source_id, sa.Integer), *[STAGE.c[name] for name in columns])
@@ -97,15 +104,7 @@ def apply_chunk(run_id: int, source_id: int, with_events: bool) -> tuple[int, se
         .values({name: STAGE.c[name] for name in CONTENT}))
     db.session.execute(sa.delete(PRODUCTS).where(PRODUCTS.c.source_id == source_id, PRODUCTS.c.external_id.in_(
         sa.select(STAGE.c.external_id).where(chunk, STAGE.c.op == "d"))))
-    touched: set[int] = set()
-    if with_events:
-        changed = db.session.execute(sa.select(PRODUCTS.c.id, STAGE.c.op).join(
-            STAGE, (PRODUCTS.c.external_id == STAGE.c.external_id) & (PRODUCTS.c.source_id == source_id))
-            .where(chunk, STAGE.c.op.in_(("i", "u"))).order_by(STAGE.c.id)).all()
-        removed = list(db.session.scalars(sa.select(STAGE.c.external_id).where(chunk, STAGE.c.op == "d")
-                                          .order_by(STAGE.c.id)))
-        touched = queue_product_events(source_id, [row_id for row_id, _ in changed], removed,
-                                       {row_id for row_id, op in changed if op == "i"}, str(run_id))
-    applied = db.session.execute(sa.delete(STAGE).where(chunk)).rowcount
+    touched = write_events(events, targets) if events else set()
+    db.session.execute(sa.delete(STAGE).where(chunk))
     db.session.commit()
-    return applied, touched
+    return len(rows), touched

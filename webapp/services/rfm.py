@@ -18,6 +18,7 @@ from webapp.extensions import db
 from webapp.models import Contact, Order, utcnow
 
 FULFILLED = ("fulfilled", "partially_refunded")
+WRITE_CHUNK = 500
 
 
 @dataclass(frozen=True)
@@ -105,7 +106,9 @@ def refresh_rfm(now: datetime | None = None) -> int:
     """Recompute every contact's RFM from its fulfilled orders; contacts without any get none.
 
     Only rows whose scores changed are written, so running it often (the scheduler does, every few
-    minutes) costs one grouped read and a handful of updates rather than rewriting every contact.
+    minutes) costs one grouped read and a handful of updates rather than rewriting every contact. A first
+    refresh of a big base commits every WRITE_CHUNK contacts (each score stands alone; a page read meanwhile
+    sees some contacts rescored and others not yet), so ingest never waits behind it.
     """
     now = now or utcnow()
     rows = [RfmInput(contact_id, last, count, Decimal(value or 0))
@@ -118,9 +121,10 @@ def refresh_rfm(now: datetime | None = None) -> int:
                for cid, (r, f, m, segment) in scores.items() if stored.get(cid) != (r, f, m, segment)]
     updates += [{"id": cid, "rfm_recency": None, "rfm_frequency": None, "rfm_monetary": None, "rfm_segment": None}
                 for cid in stored.keys() - scores.keys()]
-    for start in range(0, len(updates), 1000):
-        db.session.execute(sa.update(Contact), updates[start:start + 1000],
+    for start in range(0, len(updates), WRITE_CHUNK):  # a commit per chunk: never a long write transaction
+        db.session.execute(sa.update(Contact), updates[start:start + WRITE_CHUNK],
                            execution_options={"synchronize_session": False})
+        db.session.commit()
     db.session.commit()
     return len(scores)
 
