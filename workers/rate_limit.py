@@ -1,9 +1,11 @@
-"""Per-destination rate limits shared by every worker: a sliding log of send times in Redis.
+"""Per-account rate limits shared by every worker: a sliding log of send times in Redis.
 
-Each destination has a sorted set of recent request times (Redis server clock, so all workers agree).
-A request may go when fewer than `burst_per_second` were sent in the last second and fewer than
-`per_minute` in the last minute; this is stricter than the platforms' own fixed windows, so however
-many workers run, the platform never sees more than its documented limits.
+Each platform account (the destinations on one key, see the engine's `limiters`) has a sorted set of recent
+request times (Redis server clock, so all workers agree). A request may go when fewer than `burst_per_second`
+were sent in the last second and fewer than `per_minute` in the last minute; this is stricter than the
+platforms' own fixed windows, so however many workers run, the platform never sees more than its documented
+limits. The same round trip reads the account's pause (a platform's 429, workers/delivery/pause.py): no slot
+is given while it lasts.
 """
 
 from __future__ import annotations
@@ -92,6 +94,7 @@ class RateLimiter:
         self.key = f"shoprelay:rl:{key}"
         self.limits = limits
         self.pause = pause
+        self.paused = False  # the last reservation found the account paused (its end is in `pause.until`)
         self._script = connection.register_script(_TAKE)
         self._counter = 0
         self._instance = uuid.uuid4().hex[:12]
@@ -100,13 +103,6 @@ class RateLimiter:
     def unlimited(self) -> bool:
         """No limits and no pause to read: nothing to ask Redis."""
         return not self.limits.burst_per_second and not self.limits.per_minute and self.pause is None
-
-    @property
-    def paused(self) -> bool:
-        """The last reservation found the account paused (its end is in `pause.until`)."""
-        return self._paused
-
-    _paused = False
 
     def try_acquire(self, wanted: int = 1, hold: float = 0.0) -> tuple[int, float]:
         """Take up to `wanted` slots now, to be used within `hold` seconds: (slots taken, seconds to wait)."""
@@ -117,7 +113,7 @@ class RateLimiter:
                                                            "shoprelay:pause:-"], args=[
             int(self.limits.burst_per_second), int(self.limits.per_minute), f"{self._instance}-{self._counter}",
             max(1, wanted), int(hold * 1_000_000)])
-        self._paused = bool(paused)
+        self.paused = bool(paused)
         if self.pause is not None:
             self.pause.seen(paused or None, streak)
         return int(taken), int(micros) / 1_000_000
