@@ -186,14 +186,15 @@ class _Run:
     @classmethod
     def start(cls, destination: Destination, adapter: DestinationAdapter, pause: Pause, redis: Redis | None,
               time_budget: float, report: DeliveryReport, batch_size: int | None) -> _Run:
-        """One slot per request, reserved right before it (no slots held ahead): that one round trip also reads
-        the account's pause, so no request leaves after another worker's 429 was stored."""
+        """One slot per single request, reserved right before it (none held ahead for later requests): that one
+        round trip also reads the account's pause, so no request leaves after another worker's 429 was stored.
+        The slot is still stamped `hold` ahead, so a send delayed after its reservation stays inside the window."""
         app = current_app._get_current_object()
         secrets, policy = adapter.secrets(), RetryPolicy.from_config()
         single_limiter, bulk_limiter = limiters(redis, destination, pause)
         recorder = make_recorder(app, destination.id, secrets, policy)
         return cls(destination, destination.id, destination.mode, adapter, secrets, policy,
-                   get_client(app.config["DELIVERY_TIMEOUT"]), pause, Slots(single_limiter, hold=0.0, chunk=1),
+                   get_client(app.config["DELIVERY_TIMEOUT"]), pause, Slots(single_limiter, chunk=1),
                    Slots(bulk_limiter, hold=0.0, chunk=1), worker_identity(), time.monotonic() + time_budget,
                    batch_size or app.config["DELIVERY_BATCH"], report, recorder, make_lookahead(app),
                    HealthLog.of(destination))
