@@ -97,6 +97,12 @@ def clear_signal(connection: Redis, key: str) -> None:
     connection.delete(_signal_key(key))
 
 
+def hold_signal(connection: Redis, key: str, seconds: float) -> None:
+    """Mark `key` as having a job for `seconds` (a job waiting out a platform's pause), so signals meanwhile
+    add none; when it runs out, the next signal (or the sweeper's) enqueues one again."""
+    connection.set(_signal_key(key), "1", px=max(1, int(seconds * 1000)))
+
+
 def safe_signal(url: str | None, queue: str, func: str, key: str, *args: Any, **options: Any) -> bool:
     """Best-effort signal: with Redis down the caller's committed work still stands (the sweeper finds it)."""
     return bool(safe_signal_many(url, queue, func, [(key, args)], **options))

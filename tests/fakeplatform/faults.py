@@ -26,9 +26,10 @@ class Fault:
     remaining: int | None = None  # None → bounded by `until` instead
     until: float | None = None
     status: int = 500
-    retry_after: float = 2
+    retry_after: float | None = 2  # None: the time left of a time-bounded rule
     delay: float = 0.0
     detail: str = ""
+    header: bool = True  # RATE_LIMIT: send Retry-After (False: a bare 429/503, the client must back off)
 
     def matches(self, platform: str, now: float) -> bool:
         if self.platform is not None and self.platform != platform:

@@ -69,6 +69,15 @@ class Recorded:
     at: float
     status: int = 0
     fault: str | None = None
+    answered_at: float = 0.0           # when the answer was ready to go out (time.time() clock)
+    retry_after: float | None = None   # the Retry-After it carried, in seconds
+
+    @property
+    def account(self) -> tuple[str, str]:
+        """Which platform account sent it: the platform and its credential header (webhooks: the path)."""
+        headers = self.headers
+        key = headers.get("authorization") or headers.get("api-key") or headers.get("x-api-key") or ""
+        return self.platform, key if self.platform != "webhook" else self.path
 
     @property
     def json(self) -> Any:

@@ -7,6 +7,7 @@ Every request is recorded; faults are applied before the platform answers.
 
 from __future__ import annotations
 
+import math
 import sys
 import threading
 import time
@@ -15,7 +16,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import ModuleType
 from typing import Any
 
-from tests.fakeplatform import esputnik, klaviyo, sendlane, webhook
+from tests.fakeplatform import control, esputnik, klaviyo, sendlane, webhook
 from tests.fakeplatform.faults import FAIL, RATE_LIMIT, REJECT, TIMEOUT, Fault, Faults
 from tests.fakeplatform.records import Incoming, Recorded, Reply
 from tests.fakeplatform.state import PlatformState
@@ -104,9 +105,29 @@ class FakePlatform(PlatformState):
         """Answer every request for the next `seconds` with a server error (an outage)."""
         self.faults.add(Fault(FAIL, _known(platform), until=time.monotonic() + seconds, status=status))
 
-    def rate_limit_next(self, n: int = 1, retry_after: float = 2, platform: str | None = None) -> None:
-        """Answer the next n requests with 429 and Retry-After."""
-        self.faults.add(Fault(RATE_LIMIT, _known(platform), remaining=n, status=429, retry_after=retry_after))
+    def rate_limit_next(self, n: int = 1, retry_after: float = 2, platform: str | None = None, *,
+                        status: int = 429, header: bool = True) -> None:
+        """Answer the next n requests with 429 (or `status`, e.g. 503) and Retry-After (none: `header=False`)."""
+        self.faults.add(Fault(RATE_LIMIT, _known(platform), remaining=n, status=status, retry_after=retry_after,
+                              header=header))
+
+    def rate_limit_for(self, seconds: float, retry_after: float | None = None, platform: str | None = None, *,
+                       status: int = 429, header: bool = True) -> None:
+        """Answer every request for the next `seconds` with 429 (or `status`) and Retry-After: the time
+        given, else the time left of the throttle (a real throttled account); `header=False` sends none."""
+        self.faults.add(Fault(RATE_LIMIT, _known(platform), until=time.monotonic() + seconds, status=status,
+                              retry_after=retry_after, header=header))
+
+    def early_requests(self, grace: float = 0.0, platform: str | None = None) -> list[Recorded]:
+        """Requests that arrived after a 429/503 with Retry-After was sent to their platform account and
+        before that Retry-After expired. `grace` forgives those arriving within that many seconds of the
+        answer (already in flight when it was sent)."""
+        with self.lock:
+            recorded = [r for r in self.requests if platform is None or r.platform == platform]
+        windows = [(r.account, r.answered_at, r.answered_at + r.retry_after) for r in recorded
+                   if r.status in (429, 503) and r.retry_after is not None]
+        return [r for r in recorded
+                if any(account == r.account and start + grace < r.at < end for account, start, end in windows)]
 
     def timeout_next(self, n: int = 1, delay: float = 5.0, platform: str | None = None) -> None:
         """Hold the next n requests for `delay` seconds, then process and answer them normally.
@@ -131,11 +152,16 @@ class FakePlatform(PlatformState):
         """Record the request, apply a pending fault or let the platform answer."""
         path, _, query = target.partition("?")
         kind, _, rest = path.lstrip("/").partition("/")
+        if kind == control.PREFIX:  # the fake's own controls (a fake running as its own process): not recorded
+            return control.handle(self, method, rest, query, body)
         record = Recorded(kind, method, path, query, headers, body if self.keep_bodies else b"", arrived)
         with self.lock:
             self.requests.append(record)
         reply = self._answer(kind, Incoming(method, "/" + rest, query, headers, body), record)
         record.status = reply.status
+        if reply.status in (429, 503):
+            record.retry_after = _retry_after(reply)
+        record.answered_at = time.time()
         return reply
 
     def _answer(self, kind: str, request: Incoming, record: Recorded) -> Reply:
@@ -148,7 +174,7 @@ class FakePlatform(PlatformState):
             if fault.kind == FAIL:
                 return platform.error_reply(fault.status, "Internal error injected by the fake platform.")
             if fault.kind == RATE_LIMIT:
-                return platform.throttled_reply(fault.retry_after)
+                return _throttled(platform, fault)
             if fault.kind == REJECT:
                 return platform.error_reply(fault.status, fault.detail)
             self._stopping.wait(fault.delay)  # TIMEOUT: hold, then answer normally
@@ -158,6 +184,30 @@ class FakePlatform(PlatformState):
             with self.lock:
                 self.internal_errors.append(traceback.format_exc())
             return platform.error_reply(500, "Fake platform internal error (see fake.internal_errors).")
+
+
+def _throttled(platform: ModuleType, fault: Fault) -> Reply:
+    """A RATE_LIMIT fault's answer: the platform's 429 (or an error reply of `fault.status`), with or
+    without Retry-After."""
+    retry_after = fault.retry_after
+    if retry_after is None:  # a time-bounded throttle says how long it has left
+        retry_after = max(1.0, (fault.until or 0.0) - time.monotonic())
+    if fault.status == 429:
+        reply = platform.throttled_reply(retry_after)
+    else:
+        reply = platform.error_reply(fault.status, "Service unavailable, injected by the fake platform.")
+        reply.headers["Retry-After"] = str(math.ceil(retry_after))
+    if not fault.header:
+        reply.headers.pop("Retry-After", None)
+    return reply
+
+
+def _retry_after(reply: Reply) -> float | None:
+    value = next((v for k, v in reply.headers.items() if k.lower() == "retry-after"), None)
+    try:
+        return float(value) if value is not None else None
+    except ValueError:
+        return None
 
 
 def _known(platform: str | None) -> str | None:

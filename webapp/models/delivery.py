@@ -32,6 +32,8 @@ class Destination(Timestamps, Base):
     failing_since: Mapped[datetime | None]
     last_success_at: Mapped[datetime | None]
     last_batch_at: Mapped[datetime | None]
+    # The platform said "wait" (429, 503 with Retry-After) until then: the database copy of the Redis pause.
+    rate_limited_until: Mapped[datetime | None]
 
 
 class Event(Base):

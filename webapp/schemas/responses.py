@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
 
 class _Out(BaseModel):
@@ -108,6 +108,9 @@ class DestinationOut(_Out):
     paused: bool
     pause_reason: str | None
     event_counts: dict[str, int]
+    rate_limited_until: str | None = Field(
+        description="While the platform's own \"wait\" (429, or 503 with Retry-After) lasts: when it ends "
+                    "(ISO 8601 UTC); nothing is sent to its account before then. Null otherwise.")
 
 
 class DestinationList(_Out):

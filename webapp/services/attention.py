@@ -13,6 +13,7 @@ import sqlalchemy as sa
 from webapp.extensions import db
 from webapp.models import Destination, Event
 from webapp.services.catalog_freshness import FeedFreshness, SourceFreshness
+from webapp.services.destinations import rate_limited_until
 from webapp.services.runtime_status import RuntimeStatus
 
 PENDING_TOO_LONG = timedelta(minutes=15)
@@ -67,6 +68,11 @@ def _destination_items(now: datetime) -> list[AttentionItem]:
             items.append(AttentionItem("error", f"{destination.name} is paused",
                                        destination.pause_reason or "Paused; events wait until it resumes.",
                                        url, "Review and resume"))
+        if (until := rate_limited_until(destination, now)) is not None:
+            items.append(AttentionItem("warning", f"{destination.name} is rate limited",
+                                       f"The platform asked to wait: nothing is sent until "
+                                       f"{until.strftime('%H:%M:%S')} UTC; events keep queueing.",
+                                       url, "Open destination"))
         counts = failed.get(destination.id)
         if counts:
             parts = [f"{counts[state]:,} {state}" for state in ("dead", "rejected") if counts.get(state)]

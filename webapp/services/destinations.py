@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from datetime import UTC, datetime
 from typing import Any
 
 import httpx
@@ -130,7 +131,14 @@ def destination_json(destination: Destination) -> dict[str, Any]:
         "settings": destination.settings, "paused": destination.paused_at is not None,
         "paused_at": iso(destination.paused_at), "pause_reason": destination.pause_reason,
         "last_success_at": iso(destination.last_success_at), "event_counts": counts,
+        "rate_limited_until": iso(rate_limited_until(destination)),
     }
+
+
+def rate_limited_until(destination: Destination, now: datetime | None = None) -> datetime | None:
+    """When the platform's "wait" (429, 503 with Retry-After) ends, while it lasts; None otherwise."""
+    until = destination.rate_limited_until
+    return until if until is not None and until > (now or datetime.now(UTC)) else None
 
 
 def test_connection(destination: Destination, timeout: float = 10.0) -> dict[str, Any]:
@@ -138,6 +146,9 @@ def test_connection(destination: Destination, timeout: float = 10.0) -> dict[str
     cls = adapter_class(destination.kind)
     adapter = cls(decrypt_json(destination.credentials_encrypted), destination.base_url, destination.settings)
     request = adapter.test_request()
+    if (until := rate_limited_until(destination)) is not None:  # the platform said wait: not even a test
+        return {"ok": False, "status": None, "duration_ms": 0, "url": redact(request.url, adapter.secrets()),
+                "message": f"Not sent: the platform asked to wait until {iso(until)} (rate limited)."}
     started = time.perf_counter()
     try:
         with httpx.Client(timeout=timeout, follow_redirects=False) as client:

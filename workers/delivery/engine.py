@@ -33,12 +33,14 @@ from workers.delivery.claim import ClaimedEvent
 from workers.delivery.health import HealthLog, stop_reason, update_health
 from workers.delivery.http_client import SendResult, get_client, send
 from workers.delivery.lookahead import Lookahead, Pending, make_lookahead
+from workers.delivery.pause import Pause, throttled
 from workers.delivery.policy import RetryPolicy
 from workers.delivery.recorder import Group, Recorder, make_recorder
 from workers.destinations import get_adapter_class
 from workers.destinations.base import (
     DestinationAdapter,
     OutboundEvent,
+    Outcome,
     PreparedRequest,
 )
 from workers.rate_limit import Limits, RateLimiter, Slots
@@ -51,6 +53,7 @@ GROUP_SECONDS = 0.25  # ... or after this long, whichever comes first
 # A run looks for in-flight events of a dead worker when it starts and then at most this often (or once a
 # lease, if shorter): a lease runs out minutes after its claim, and the look costs a scan of the in-flight rows.
 EXPIRED_LEASE_SECONDS = 10.0
+RATE_LIMITED = "rate limited"  # the platform account is paused (pause.py): nothing is sent until it ends
 
 
 @dataclass
@@ -60,6 +63,7 @@ class DeliveryReport:
     counts: dict[str, int] = field(default_factory=dict)
     stopped: str | None = None  # why the run ended early (paused, rate limited, budget)
     more: bool = False          # due work remains: the caller should signal again
+    not_before: datetime | None = None  # the platform said wait until then (the account's pause)
 
     def add(self, counts: dict[str, int]) -> None:
         for key, value in counts.items():
@@ -79,13 +83,15 @@ def build_adapter(destination: Destination) -> DestinationAdapter:
     return cls(decrypt_json(destination.credentials_encrypted), destination.base_url, destination.settings)
 
 
-def limiters(redis: Redis | None, destination: Destination) -> tuple[RateLimiter | None, RateLimiter | None]:
+def limiters(redis: Redis | None, destination: Destination,
+             pause: Pause) -> tuple[RateLimiter | None, RateLimiter | None]:
+    """The platform account's shared windows (destinations on one key share them), each reading its pause."""
     if redis is None:
         return None, None
     limits = destination.rate_limits or {}
-    single = RateLimiter(redis, f"{destination.id}:single", Limits.from_dict(limits))
-    bulk = RateLimiter(redis, f"{destination.id}:bulk", Limits(
-        float(limits.get("bulk_burst_per_second") or 0), float(limits.get("bulk_per_minute") or 0)))
+    single = RateLimiter(redis, f"{pause.account}:single", Limits.from_dict(limits), pause)
+    bulk = RateLimiter(redis, f"{pause.account}:bulk", Limits(
+        float(limits.get("bulk_burst_per_second") or 0), float(limits.get("bulk_per_minute") or 0)), pause)
     return single, bulk
 
 
@@ -105,6 +111,11 @@ def deliver_destination(destination_id: int, redis: Redis | None = None, *, time
     if not is_batch_due(destination, now_utc()):
         report.stopped = "batch interval not reached"
         return report
+    adapter = build_adapter(destination)
+    pause = Pause(redis, adapter.account(), destination.id, destination.kind)
+    if (until := pause.check(destination.rate_limited_until)) is not None:
+        report.stopped, report.not_before = RATE_LIMITED, until  # nothing is claimed, nothing sent
+        return report
     # Commits must not expire the destination (each access would reload it); the job's session ends with it.
     session = db.session()  # the scoped session's Session itself (the proxy does not forward this flag)
     expire_on_commit, session.expire_on_commit = session.expire_on_commit, False
@@ -112,7 +123,7 @@ def deliver_destination(destination_id: int, redis: Redis | None = None, *, time
         if destination.mode == "batch":
             destination.last_batch_at = now_utc()
             db.session.commit()
-        _run_to_end(_Run.start(destination, redis, time_budget, report, batch_size))
+        _run_to_end(_Run.start(destination, adapter, pause, redis, time_budget, report, batch_size))
     finally:
         session.expire_on_commit = expire_on_commit
     return report
@@ -155,6 +166,7 @@ class _Run:
     secrets: list[str]
     policy: RetryPolicy
     client: Any
+    pause: Pause
     single: Slots
     bulk: Slots
     worker: str
@@ -172,15 +184,17 @@ class _Run:
     expired_looked_at: float = float("-inf")  # monotonic time of the last look for leases that ran out
 
     @classmethod
-    def start(cls, destination: Destination, redis: Redis | None, time_budget: float, report: DeliveryReport,
-              batch_size: int | None) -> _Run:
+    def start(cls, destination: Destination, adapter: DestinationAdapter, pause: Pause, redis: Redis | None,
+              time_budget: float, report: DeliveryReport, batch_size: int | None) -> _Run:
+        """One slot per single request, reserved right before it (none held ahead for later requests): that one
+        round trip also reads the account's pause, so no request leaves after another worker's 429 was stored.
+        The slot is still stamped `hold` ahead, so a send delayed after its reservation stays inside the window."""
         app = current_app._get_current_object()
-        adapter = build_adapter(destination)
         secrets, policy = adapter.secrets(), RetryPolicy.from_config()
-        single_limiter, bulk_limiter = limiters(redis, destination)
+        single_limiter, bulk_limiter = limiters(redis, destination, pause)
         recorder = make_recorder(app, destination.id, secrets, policy)
         return cls(destination, destination.id, destination.mode, adapter, secrets, policy,
-                   get_client(app.config["DELIVERY_TIMEOUT"]), Slots(single_limiter),
+                   get_client(app.config["DELIVERY_TIMEOUT"]), pause, Slots(single_limiter, chunk=1),
                    Slots(bulk_limiter, hold=0.0, chunk=1), worker_identity(), time.monotonic() + time_budget,
                    batch_size or app.config["DELIVERY_BATCH"], report, recorder, make_lookahead(app),
                    HealthLog.of(destination))
@@ -213,6 +227,7 @@ class _Batch:
     events: dict[int, ClaimedEvent] = field(default_factory=dict)
     stopped: str | None = None
     more: bool = False
+    not_before: datetime | None = None
 
 
 @dataclass
@@ -249,7 +264,7 @@ def _drain(run: _Run) -> None:
         if stop is not None:
             _record(run)
             _release(run, stop.unsent + _settle(run, ahead), not_before=stop.not_before)
-            run.report.stopped, run.report.more = stop.reason, stop.more
+            run.report.stopped, run.report.more, run.report.not_before = stop.reason, stop.more, stop.not_before
             return
     _release(run, _settle(run, ahead))
     _record(run)
@@ -275,7 +290,7 @@ def _take(run: _Run, batch: _Batch) -> bool:
     """Adopt a claimed batch (its events are now this run's to record or release); False when it is empty."""
     run.claimed.update(batch.events)
     if batch.stopped is not None:
-        run.report.stopped, run.report.more = batch.stopped, batch.more
+        run.report.stopped, run.report.more, run.report.not_before = batch.stopped, batch.more, batch.not_before
     return bool(batch.requests)
 
 
@@ -284,6 +299,8 @@ def _send_batch(run: _Run, requests: list[PreparedRequest]) -> _Stop | None:
     for index, request in enumerate(requests):
         slots = run.bulk if len(request.event_ids) > 1 else run.single
         if not slots.take(len(requests) - index, run.time_left()):
+            if until := run.pause.active():  # another worker's platform answer paused the account
+                return _Stop(RATE_LIMITED, requests[index:], not_before=until)
             return _Stop(run.ending() or "rate limit", requests[index:], more=True)
         stop = _answered(run, request, send(run.client, request))
         if stop:
@@ -300,8 +317,8 @@ def _next_batch(run: _Run) -> _Batch:
     while True:
         if ending := run.ending():
             return _Batch(stopped=ending, more=True)
-        if not _still_wanted(run.destination_id):
-            return _Batch(stopped="paused or disabled")
+        if unwanted := _unwanted(run.destination_id):
+            return _Batch(stopped=unwanted[0], not_before=unwanted[1])
         lease = config["DELIVERY_LEASE_SECONDS"]
         with run.claiming:  # the other look-ahead thread may build meanwhile, but not claim
             expired = time.monotonic() - run.expired_looked_at >= min(EXPIRED_LEASE_SECONDS, lease)
@@ -331,15 +348,26 @@ def _answered(run: _Run, request: PreparedRequest,
         run.group_started = time.monotonic()
     run.group.append(outcomes.Sent(request, result, classification, at))
     update_health(run.health.current, classification, at, run.policy)
-    return stop_reason(run.health.current, classification, result.status)
+    if stop := stop_reason(run.health.current, classification, result.status):
+        return stop
+    if throttled(classification, result.status):  # the whole account waits, in every worker, from now on
+        return f"platform rate limit ({result.status})", run.pause.start(classification.retry_after)
+    if run.pause.streak and classification.outcome is Outcome.DELIVERED:
+        run.pause.reset_backoff()
+    return None
 
 
-def _still_wanted(destination_id: int) -> bool:
-    """Re-read the pause switch each round (a person may pause the destination while it drains)."""
+def _unwanted(destination_id: int) -> tuple[str, datetime | None] | None:
+    """Re-read the pause switch each round (a person may pause the destination while it drains), and the
+    database copy of the platform's pause (a flushed Redis forgot it)."""
     table = Destination.__table__
-    row = db.session.execute(sa.select(table.c.enabled, table.c.paused_at)
+    row = db.session.execute(sa.select(table.c.enabled, table.c.paused_at, table.c.rate_limited_until)
                              .where(table.c.id == destination_id)).one_or_none()
-    return row is not None and row.enabled and row.paused_at is None
+    if row is None or not row.enabled or row.paused_at is not None:
+        return "paused or disabled", None
+    if row.rate_limited_until is not None and row.rate_limited_until > now_utc():
+        return RATE_LIMITED, row.rate_limited_until
+    return None
 
 
 def _record(run: _Run, *, final: bool = False) -> None:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field, replace
-from datetime import UTC, datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
@@ -106,10 +106,8 @@ class HealthLog:
 
 def stop_reason(health: Health, classification: Classification,
                 status: int | None) -> tuple[str, datetime | None] | None:
-    """(why, not_before) when the run must stop after this answer: a pause, or the platform's 429."""
+    """(why, not_before) when the run must stop after this answer because the destination is now paused
+    (the platform's "wait" is the engine's: pause.py)."""
     if health.paused_at is not None:
         return "destination paused: " + (health.pause_reason or ""), None
-    if classification.outcome is Outcome.RETRY and status == 429:
-        wait = classification.retry_after if classification.retry_after is not None else 10.0
-        return "platform rate limit (429)", datetime.now(UTC) + timedelta(seconds=wait)
     return None

@@ -20,6 +20,8 @@ def sweep(redis: Redis) -> dict:
     for destination in db.session.scalars(sa.select(Destination).where(due)).all():
         if not destination.enabled or destination.paused_at is not None or not is_batch_due(destination, now):
             continue
+        if destination.rate_limited_until is not None and destination.rate_limited_until > now:
+            continue  # the platform said wait: its first round after the pause signals it
         # A signal already waiting (its key is set) is enough; the key expires if its job was lost.
         if signal(redis, "delivery", JOB_DELIVER, deliver_signal_key(destination.id), destination.id):
             signalled.append(destination.id)

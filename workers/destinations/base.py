@@ -6,6 +6,7 @@ the delivery engine owns the HTTP client, the database and the retry policy.
 
 from __future__ import annotations
 
+import hashlib
 import json
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -114,6 +115,12 @@ class DestinationAdapter:
     def test_request(self) -> PreparedRequest:
         """A harmless authenticated call that proves the credentials work."""
         raise NotImplementedError
+
+    def account(self) -> str:
+        """The platform account its requests count against: destinations that share one key share its rate
+        limits and its "wait" (a digest of the kind, base URL and first credential; never the secret itself)."""
+        first = self.credentials.get(self.credential_fields[0], "") if self.credential_fields else ""
+        return hashlib.sha256(f"{self.kind}\n{self.base_url}\n{first}".encode()).hexdigest()[:24]
 
     def secrets(self) -> list[str]:
         """Strings that must never appear in logs or stored request bodies."""

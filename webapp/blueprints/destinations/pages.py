@@ -28,6 +28,7 @@ from webapp.services.destination_queries import (
     kind_label,
     request_log,
 )
+from webapp.services.destinations import rate_limited_until
 
 bp = dashboard_blueprint("destinations", __name__, url_prefix="/destinations")
 
@@ -109,6 +110,7 @@ def show_context(destination: Destination, **extra: Any) -> dict[str, Any]:
         "counts": event_counts([destination.id])[destination.id], "failed": failed_events(destination.id),
         "requests": request_log(destination.id, after=_cursor("after"), before=_cursor("before")),
         "rate_limit_labels": RATE_LIMIT_LABELS, "test_result": None, "retry": {},
+        "rate_limited_until": rate_limited_until(destination),
     }
     return context | extra
 
