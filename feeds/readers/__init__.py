@@ -40,12 +40,15 @@ KnownHash = Callable[[str], int | None]
 
 @dataclass(slots=True)
 class ReadStats:
-    """Running counts of one read; `skipped` counts rows left out on purpose (drafts, variable parents)."""
+    """Running counts of one read; `skipped` counts rows left out on purpose (drafts, variable parents);
+    `no_link` counts products read without a product URL (every feed format needs one, so the sync says so
+    before a feed build skips them)."""
 
     rows_read: int = 0
     rows_total: int | None = None
     products: int = 0
     problems: int = 0
+    no_link: int = 0
     skipped: dict[str, int] = field(default_factory=dict)
     on_progress: ProgressCallback | None = None
 
@@ -78,6 +81,8 @@ class ProductStream(Iterator[Product | RowProblem]):
             self.stats.problems += 1
         else:
             self.stats.products += 1
+            if isinstance(item, Product) and not (item.link or "").strip():
+                self.stats.no_link += 1
         return item
 
     def close(self) -> None:
