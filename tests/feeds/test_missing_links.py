@@ -35,4 +35,30 @@ def test_the_note_names_the_fix_for_the_kind():
     stats, _ = _read("woocommerce", WOOCOMMERCE_SAMPLE, {})
     assert read_notes(stats, "woocommerce") == [
         {"row": None, "message": "22 products have no product URL: set the source's Store URL"}]
-    assert no_link_message(1, "csv") == "1 product has no product URL: map a column to Link in the source's mapping"
+    assert no_link_message(1, "csv") == "1 product has no product URL: map a column to Product URL in the source's mapping"
+
+
+def test_every_skip_cause_the_validator_emits_has_a_wording_and_a_fix():
+    from decimal import Decimal
+
+    from feeds.validation import GOOGLE_RULES, META_RULES, FeedValidator
+    from webapp.services.feed_gate import skip_causes
+
+    good = {"external_id": "1", "title": "T", "description": "D", "link": "https://s.example/p",
+            "image_link": "https://s.example/i.png", "price": Decimal("1"), "brand": "B"}
+    bad = [{"external_id": ""}, {"title": " "}, {"description": None}, {"link": None}, {"image_link": ""},
+           {"link": "/p/1"}, {"image_link": "i.png"}, {"price": None}, {"price": "ten"}, {"price": Decimal("-1")},
+           {"external_id": "x" * 101}, {"brand": None}, {}, {}]
+    validator = FeedValidator(META_RULES)
+    for number, change in enumerate(bad):
+        validator.check(good | {"external_id": str(number)} | change if "external_id" not in change
+                        else good | change)
+    validator.check(good | {"external_id": "13"})  # a duplicate of the item before
+    google = FeedValidator(GOOGLE_RULES)
+    google.check(good | {"external_id": "x" * 51})
+    skipped = dict(validator.skipped) | dict(google.skipped)
+    assert len(skipped) == 13, skipped
+    sentences = skip_causes(skipped, ["woocommerce"])
+    assert len(sentences) == len(skipped)
+    assert not [s for s in sentences if "a problem (" in s]
+    assert all(": " in s and s.split(": ", 1)[1] for s in sentences)

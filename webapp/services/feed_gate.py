@@ -16,13 +16,13 @@ from webapp.services.sync_notes import STORE_URL_KINDS, link_fix, products_have
 
 # Validator skip keys (feeds/validation.py `FeedValidator._skip`) -> (what is wrong, how to fix it).
 SKIP_CAUSES: dict[str, tuple[str, str]] = {
-    "missing_required:external_id": ("no id", "map a column to Id in the source's mapping"),
+    "missing_required:external_id": ("no id", "map a column to ID in the source's mapping"),
     "missing_required:title": ("no title", "map a column to Title in the source's mapping"),
     "missing_required:description": ("no description",
                                      "map a column to Description in the source's mapping, or add a "
                                      "description override to the feed"),
     "missing_required:image_link": ("no image", "add product images in the store, or map a column to Image "
-                                                "link in the source's mapping"),
+                                                "URL in the source's mapping"),
     "missing_required:price": ("no price", "map a column to Price in the source's mapping, or set the "
                                            "prices in the store"),
     "missing_required:brand": ("no brand, GTIN or MPN (Meta needs one)",
@@ -82,4 +82,3 @@ def publish_gate(feed: Feed, build: FeedBuild) -> str | None:
             return (f"the build has {written} items, {lost:.0%} fewer than the published "
                     f"{published} (limit {share:.0%}); held back")
     return None
-

@@ -24,7 +24,7 @@ def link_fix(kind: str) -> str:
         return "set the source's Store URL"
     if kind == "push":
         return "send a link with each product"
-    return "map a column to Link in the source's mapping"
+    return "map a column to Product URL in the source's mapping"
 
 
 def products_have(count: int) -> str:
