@@ -120,7 +120,8 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("SHOPRELAY_SYNC_MAX_REMOVE_SHARE", "SYNC_MAX_REMOVE_SHARE", _share, 0.5,
             "A sync that would remove more than this share of a source's products is held for confirmation."),
     Setting("SHOPRELAY_FEED_MAX_LOSS_SHARE", "FEED_MAX_LOSS_SHARE", _share, 0.5,
-            "A feed build that loses more than this share of items is held back instead of published."),
+            "A feed build that skips more than this share of its products, or has this share fewer items than "
+            "the published build, is held back instead of published."),
     Setting("SHOPRELAY_FEED_SPLIT_BYTES", "FEED_SPLIT_BYTES", _positive_int, 50 * 1024 * 1024,
             "Klaviyo feeds are split into parts of at most this many bytes (Klaviyo: 100 MB max, 50 MB advised)."),
     Setting("SHOPRELAY_DELIVERY_BATCH", "DELIVERY_BATCH", _positive_int, 1000,

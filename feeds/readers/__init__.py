@@ -40,12 +40,15 @@ KnownHash = Callable[[str], int | None]
 
 @dataclass(slots=True)
 class ReadStats:
-    """Running counts of one read; `skipped` counts rows left out on purpose (drafts, variable parents)."""
+    """Running counts of one read; `skipped` counts rows left out on purpose (drafts, variable parents);
+    `no_link` counts the distinct products read without a product URL (every feed format needs one, so the
+    sync says so before a feed build skips them; only their ids are kept, so a catalog with links costs nothing)."""
 
     rows_read: int = 0
     rows_total: int | None = None
     products: int = 0
     problems: int = 0
+    no_link_ids: set[str] = field(default_factory=set, repr=False)
     skipped: dict[str, int] = field(default_factory=dict)
     on_progress: ProgressCallback | None = None
 
@@ -56,6 +59,10 @@ class ReadStats:
 
     def skip(self, reason: str) -> None:
         self.skipped[reason] = self.skipped.get(reason, 0) + 1
+
+    @property
+    def no_link(self) -> int:
+        return len(self.no_link_ids)
 
 
 class ProductStream(Iterator[Product | RowProblem]):
@@ -78,6 +85,8 @@ class ProductStream(Iterator[Product | RowProblem]):
             self.stats.problems += 1
         else:
             self.stats.products += 1
+            if isinstance(item, Product) and not (item.link or "").strip():
+                self.stats.no_link_ids.add(item.external_id)
         return item
 
     def close(self) -> None:

@@ -15,7 +15,23 @@ from webapp.schemas.sources import SourceCreate, SourceUpdate
 from webapp.security import api_key_required
 from webapp.services.catalog_sync import SyncAlreadyRunning, request_sync
 from webapp.services.product_push import apply_push
-from webapp.services.sources import create_source, delete_source, run_json, source_json, update_source
+from webapp.services.sources import (
+    create_source,
+    delete_source,
+    run_json,
+    source_json,
+    source_warnings,
+    update_source,
+)
+
+
+def _saved(source: Source) -> dict:
+    """The source as saved, with `warnings` when it is accepted but cannot do everything yet."""
+    body = source_json(source)
+    warnings = source_warnings(source)
+    if warnings:
+        body["warnings"] = warnings
+    return body
 
 
 def _get(source_id: int) -> Source:
@@ -34,7 +50,7 @@ def list_sources():  # noqa: ANN201
 @bp.post("/sources")
 @api_key_required
 def create_source_view():  # noqa: ANN201
-    return jsonify(source_json(create_source(validate(SourceCreate, json_body())))), 201
+    return jsonify(_saved(create_source(validate(SourceCreate, json_body())))), 201
 
 
 @bp.get("/sources/<int:source_id>")
@@ -46,7 +62,7 @@ def get_source(source_id: int):  # noqa: ANN201
 @bp.route("/sources/<int:source_id>", methods=["PUT", "PATCH"])
 @api_key_required
 def update_source_view(source_id: int):  # noqa: ANN201
-    return jsonify(source_json(update_source(_get(source_id), validate(SourceUpdate, json_body()))))
+    return jsonify(_saved(update_source(_get(source_id), validate(SourceUpdate, json_body()))))
 
 
 @bp.delete("/sources/<int:source_id>")

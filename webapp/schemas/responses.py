@@ -21,6 +21,13 @@ class ErrorResponse(_Out):
     errors: list[ErrorItem]
 
 
+class WarningItem(_Out):
+    """Input that was accepted but cannot be used in full: `path` names the field, `message` says why."""
+
+    path: str
+    message: str
+
+
 class OrderResult(_Out):
     id: str
     result: str  # created | updated
@@ -136,6 +143,9 @@ class SourceOut(_Out):
     product_count: int
     next_run_at: str | None
     last_run: SyncRunOut | None
+    warnings: list[WarningItem] | None = Field(
+        default=None, description="Only on create/update, when the source is saved but cannot do everything yet, "
+        "e.g. a woocommerce or shopify source without options.store_url (its products get no product URL).")
 
 
 class SourceList(_Out):
@@ -144,9 +154,11 @@ class SourceList(_Out):
 
 class FeedBuildOut(_Out):
     id: int
-    status: str
+    status: str = Field(description="queued | running | succeeded | failed | held (written but not published: "
+                                    "no item, or too many products skipped or lost; the reason is in error)")
     counts: dict[str, int | None]
-    error: str | None
+    error: str | None = Field(description="Why the build failed or is held, with each skip cause, its count "
+                                          "and its fix")
 
 
 class FeedOut(_Out):

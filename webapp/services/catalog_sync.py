@@ -255,6 +255,8 @@ def _read_and_apply(run: SyncRun, source: Source, path: Path) -> Diff:
     if stream.stats.skipped:
         run.problems = [{"row": None, "message": f"{count} rows skipped: {reason}"}
                         for reason, count in stream.stats.skipped.items()]
+    from webapp.services.sync_notes import read_notes
+    diff.problems[:0] = read_notes(stream.stats, source.kind)  # first: the run keeps diff.problems
     return diff
 
 

@@ -1,8 +1,8 @@
 """Feed builds: stream products from the database into a new build directory, validate, gate, publish.
 
 Publishing is an atomic directory rename plus one database update, so a platform fetching during a
-build always gets the previous complete file; a build that looks wrong (empty, or lost too many items)
-is held back for a person to look at instead of replacing a good feed.
+build always gets the previous complete file; a build that looks wrong (empty, or lost too many items,
+first build included: see feed_gate) is held back for a person to look at instead of being published.
 """
 
 from __future__ import annotations
@@ -26,6 +26,7 @@ from feeds.writers import FEED_FORMATS, write_feed
 from webapp.extensions import db
 from webapp.models import Feed, FeedBuild, Product, utcnow
 from webapp.services import catalog_sync
+from webapp.services.feed_gate import publish_gate
 from webapp.services.progress import set_progress
 from webapp.services.statements import dialect_name
 from workers import shutdown
@@ -222,21 +223,6 @@ def _progress(build_id: int) -> Callable[[int], None]:
                                    "last published file is still served and the build was queued again")
 
     return report
-
-
-def publish_gate(feed: Feed, build: FeedBuild) -> str | None:
-    """Why this build must not replace the published one (None: publish)."""
-    previous = db.session.get(FeedBuild, feed.published_build_id) if feed.published_build_id else None
-    if previous is None or not previous.items_written:
-        return None
-    if build.items_written == 0:
-        return f"the build has no items while the published feed has {previous.items_written}; held back"
-    share = feed.max_loss_share if feed.max_loss_share is not None else current_app.config["FEED_MAX_LOSS_SHARE"]
-    lost = (previous.items_written - build.items_written) / previous.items_written
-    if lost > share:
-        return (f"the build has {build.items_written} items, {lost:.0%} fewer than the published "
-                f"{previous.items_written} (limit {share:.0%}); held back")
-    return None
 
 
 def publish_held(build: FeedBuild) -> None:

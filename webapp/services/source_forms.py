@@ -53,7 +53,8 @@ OPTION_FIELDS: tuple[OptionField, ...] = (
     OptionField("encoding", "Encoding", "CSV and WooCommerce, e.g. utf-8 or cp1252. Detected when blank."),
     OptionField("list_key", "JSON list key", "JSON: dotted path to the list of products, e.g. data.items."),
     OptionField("item_tag", "XML item element", "XML: the repeating element, e.g. product or item."),
-    OptionField("store_url", "Store URL", "Base for relative links (and Shopify product links)."),
+    OptionField("store_url", "Store URL", "The shop's address: WooCommerce and Shopify product links are built "
+                                         "from it (without it feeds have no products); base for relative links."),
     OptionField("currency", "Default currency", "3-letter code used when a row has no currency, e.g. EUR."),
 )
 OPTION_NAMES = tuple(option.name for option in OPTION_FIELDS)

@@ -16,6 +16,7 @@ from webapp.schemas.sources import SourceCreate, SourceUpdate
 from webapp.services.crypto import encrypt_json
 from webapp.services.jsonutil import iso
 from webapp.services.schedules import next_run_after, validate_schedule
+from webapp.services.sync_notes import needs_store_url
 
 
 def _check_schedule(schedule: str, timezone: str) -> None:
@@ -57,6 +58,16 @@ def update_source(source: Source, data: SourceUpdate) -> Source:
     source.next_run_at = next_run_after(source.schedule, source.timezone, datetime.now(UTC))
     db.session.commit()
     return source
+
+
+def source_warnings(source: Source) -> list[dict[str, str]]:
+    """What the saved source cannot do yet (the API's `warnings`, the form's notice after saving)."""
+    if needs_store_url(source.kind, source.options):
+        label = "WooCommerce export" if source.kind == "woocommerce" else "Shopify products.json"
+        return [{"path": "options.store_url",
+                 "message": f"no Store URL: a {label} has no product URLs, so without one every product is "
+                            "left out of the feeds; set it to the shop's address, e.g. https://shop.example"}]
+    return []
 
 
 def save_upload(source: Source, filename: str, stream: Any) -> Path:

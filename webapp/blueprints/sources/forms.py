@@ -33,7 +33,13 @@ from webapp.services.source_preview import (
     missing_required,
     preview,
 )
-from webapp.services.sources import update_source
+from webapp.services.sources import source_warnings, update_source
+
+
+def _flash_warnings(source: Source) -> None:
+    """Saved, but the source cannot do everything yet (e.g. no Store URL): say so after the redirect."""
+    for warning in source_warnings(source):
+        flash(warning["message"][:1].upper() + warning["message"][1:] + ".", "warning")
 
 
 def _form_page(form: SourceForm, source: Source | None, status: int = 200):  # noqa: ANN202
@@ -56,6 +62,7 @@ def create():  # noqa: ANN201
         flash(f"{source.name} is ready: post products to it with the request below.", "success")
         return redirect(url_for("sources.show", source_id=source.id))
     flash(f"{source.name} saved. Check how its columns map to product fields, then sync.", "success")
+    _flash_warnings(source)
     return redirect(url_for("sources.mapping", source_id=source.id))
 
 
@@ -72,6 +79,7 @@ def update(source_id: int):  # noqa: ANN201
     if form is not None:
         return _form_page(form, source, 422)
     flash("Saved.", "success")
+    _flash_warnings(source)
     if source.kind != "push" and request.form.get("next") == "mapping":
         return redirect(url_for("sources.mapping", source_id=source.id))
     return redirect(url_for("sources.show", source_id=source.id))
