@@ -5,9 +5,10 @@ from webapp.models.base import Base, utcnow
 from webapp.models.catalog import Feed, FeedBuild, FeedFetch, Product, Source, SyncRun, feed_sources
 from webapp.models.delivery import EVENT_STATES, DeliveryAttempt, DeliveryRequest, Destination, Event
 from webapp.models.orders import Checkout, Contact, ContactLtv, ImportRun, Order, OrderLine
+from webapp.models.rollups import ContactEventRollup, DeliveryCounter, EventRollup, RetentionMark
 
 __all__ = [
-    "EVENT_STATES", "ApiKey", "Base", "Checkout", "Contact", "ContactLtv", "DeliveryAttempt",
-    "DeliveryRequest", "Destination", "Event", "Feed", "FeedBuild", "FeedFetch", "ImportRun", "Order",
-    "OrderLine", "Product", "Source", "SyncRun", "User", "feed_sources", "utcnow",
+    "EVENT_STATES", "ApiKey", "Base", "Checkout", "Contact", "ContactEventRollup", "ContactLtv", "DeliveryAttempt",
+    "DeliveryCounter", "DeliveryRequest", "Destination", "Event", "EventRollup", "Feed", "FeedBuild", "FeedFetch", "ImportRun", "Order",
+    "OrderLine", "Product", "RetentionMark", "Source", "SyncRun", "User", "feed_sources", "utcnow",
 ]
