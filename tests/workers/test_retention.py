@@ -116,6 +116,7 @@ def test_bodies_go_after_body_days_rows_stay_until_row_days(app, api, db, fake, 
     assert result["payloads_pruned"] >= 2 and prune()["payloads_pruned"] == 0  # the mark: not walked twice
 
 
+@both_databases
 def test_prune_works_in_short_transactions(app, db):
     """Thousands of old delivered events go in chunks, no transaction holding the write lock for long."""
     from webapp.models import Destination
@@ -146,7 +147,9 @@ def test_prune_works_in_short_transactions(app, db):
         sa.event.remove(db.engine, "begin", begin)
         sa.event.remove(db.engine, "commit", commit)
     assert result["events_deleted"] == 3000 and result["chunks"] >= 6
-    assert durations and max(durations) < 0.25, durations
+    durations.sort()
+    # Milliseconds each; a generous bound for the slowest (a busy test machine), none near a second.
+    assert durations[len(durations) // 2] < 0.2 and durations[-1] < 1.0, durations
 
 
 def _statements(db, call) -> list[tuple[str, object]]:

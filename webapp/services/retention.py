@@ -40,6 +40,7 @@ def prune(now: datetime | None = None, chunk: int = CHUNK) -> dict[str, int]:
     _prune_request_bodies(body_cutoff, chunk, deadline, result)
     _delete_requests(row_cutoff, chunk, deadline, result)
     _delete_feed_fetches(row_cutoff, chunk, deadline, result)
+    db.session.commit()  # end the last read's transaction too (no lock left behind on PostgreSQL)
     return result
 
 
