@@ -12,7 +12,7 @@ import time
 import httpx
 import pytest
 
-from tests.processes import alive, descendants, free_port
+from tests.processes import alive, descendants, free_port, wait_until
 
 pytestmark = pytest.mark.slow
 
@@ -89,3 +89,61 @@ def test_up_login_with_printed_credentials(tmp_path):
         except subprocess.TimeoutExpired:
             process.kill()
             process.communicate()
+
+
+def test_ctrl_c_while_a_delivery_runs_stops_everything_in_order(tmp_path):
+    """Ctrl-C reaches the whole foreground process group at once (here: SIGINT to the group of `up`, which
+    leads its own). A delivery is mid-request: it finishes and is recorded, Redis outlives the worker (no
+    Redis error, no traceback), nothing of the tree is left, and the exit status is 130 (ended by SIGINT)."""
+    from tests.factories import make_order
+    from tests.fakeplatform import FakePlatform
+
+    port = free_port()
+    env = {key: value for key, value in os.environ.items()
+           if key not in ("DATABASE_URL", "REDIS_URL", "SECRET_KEY") and not key.startswith("SHOPRELAY_")}
+    with FakePlatform() as fake:
+        process = subprocess.Popen([sys.executable, "-m", "webapp.cli", "up", "--port", str(port)], cwd=tmp_path,
+                                   env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                                   start_new_session=True)
+        try:
+            wait_until(lambda: _healthy(port), timeout=40)
+            key = subprocess.run([sys.executable, "-m", "webapp.cli", "apikeys", "create", "ctrl-c"], cwd=tmp_path,
+                                 env=env, capture_output=True, text=True, timeout=60, check=True).stdout.strip()
+            with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=10,
+                              headers={"Authorization": f"Bearer {key}"}) as api:
+                created = api.post("/api/v1/destinations", json={
+                    "name": "hook", "kind": "webhook",
+                    "credentials": {"url": fake.base_url("webhook"), "secret": fake.webhook_secret}})
+                assert created.status_code == 201, created.text
+                fake.timeout_next(1, delay=4.0)  # the platform holds the request: the delivery job is running
+                assert api.post("/api/v1/orders", json=make_order()).status_code == 202
+            wait_until(lambda: any(record.fault for record in list(fake.requests)), timeout=30)
+            tree = descendants(process.pid)
+            assert len(tree) >= 4  # redis, web, worker, scheduler
+
+            started = time.monotonic()
+            os.killpg(process.pid, signal.SIGINT)
+            out, err = process.communicate(timeout=40)
+            took = time.monotonic() - started
+        finally:
+            if process.poll() is None:
+                os.killpg(process.pid, signal.SIGKILL)
+                process.communicate()
+        time.sleep(0.3)
+        assert not [pid for pid in tree if alive(pid)], "processes outlived shoprelay up"
+    assert "Traceback" not in out + err, err[-4000:]
+    assert "could not connect to Redis" not in err, err[-4000:]
+    assert process.returncode == 130, (process.returncode, err[-2000:])
+    assert took < 30, took
+    import sqlite3
+
+    with sqlite3.connect(tmp_path / "instance" / "shoprelay.db") as connection:
+        states = [row[0] for row in connection.execute("SELECT state FROM events WHERE name = 'placed_order'")]
+    assert states == ["delivered"]  # the answer in hand was recorded before the worker left
+
+
+def _healthy(port: int) -> bool:
+    try:
+        return httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1).status_code == 200
+    except httpx.HTTPError:
+        return False

@@ -42,7 +42,7 @@ def init_app(app: Flask) -> None:
 @click.option("--demo", is_flag=True, help="Seed a small demo store (catalog, contacts, orders).")
 def up_command(host: str, port: int, demo: bool) -> None:
     """Run everything (Redis when REDIS_URL is unset, web, worker, scheduler) in one command."""
-    from webapp.processes import Supervisor, child_env, python_command, start_embedded_redis
+    from webapp.processes import SIGINT_EXIT, Supervisor, child_env, python_command, start_embedded_redis
 
     app = current_app._get_current_object()  # type: ignore[attr-defined]
     instance = Path(app.instance_path)
@@ -60,12 +60,15 @@ def up_command(host: str, port: int, demo: bool) -> None:
         supervisor.extra.append(redis_process)
     try:
         _prepare_database(app, demo, f"http://127.0.0.1:{port}")
+        supervisor.add("web", python_command("web", "--host", host, "--port", str(port)))
+        supervisor.add("worker", python_command("worker"))
+        supervisor.add("scheduler", python_command("scheduler"))
+    except KeyboardInterrupt:  # Ctrl-C while migrating or starting: stop what runs, no traceback
+        supervisor.stop()
+        sys.exit(SIGINT_EXIT)
     except Exception:
         supervisor.stop()
         raise
-    supervisor.add("web", python_command("web", "--host", host, "--port", str(port)))
-    supervisor.add("worker", python_command("worker"))
-    supervisor.add("scheduler", python_command("scheduler"))
     shown_host = "127.0.0.1" if host in ("0.0.0.0", "::") else host
     click.echo(f"\n  shoprelay is running: http://{shown_host}:{port}/   (Ctrl-C stops everything)\n")
     sys.exit(supervisor.run())

@@ -1,11 +1,15 @@
 """`shoprelay up`: run the embedded Redis, web, worker and scheduler as supervised child processes.
 
-Children die with their parent (PR_SET_PDEATHSIG on Linux), and SIGINT/SIGTERM stops every child
-and the embedded Redis before exiting, so nothing is left running.
+Ctrl-C in a terminal sends SIGINT to the whole foreground process group at once, so every child starts its
+own session: only this parent gets the terminal's signals and it orders the stop itself — one SIGTERM to
+web, worker and scheduler (the worker's warm shutdown lets a running job reach its next safe point, which
+still needs Redis), and the embedded Redis only once they are gone. Children also die with their parent
+(PR_SET_PDEATHSIG on Linux), so a killed `shoprelay up` leaves nothing running either.
 """
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import os
 import shutil
@@ -20,6 +24,12 @@ from pathlib import Path
 
 RESTART_WINDOW_SECONDS = 60
 MAX_RESTARTS_IN_WINDOW = 5
+# How long web, worker and scheduler get to stop (a delivery in flight finishes its request, at most the
+# platform timeout) before they are killed; a second Ctrl-C kills at once.
+STOP_SECONDS = 30.0
+# Exit status after Ctrl-C: the shell convention for "ended by SIGINT" (128 + 2), so `shoprelay up && x`
+# does not go on as if it had ended by itself; SIGTERM (a service manager's stop) exits 0.
+SIGINT_EXIT = 130
 
 
 def _die_with_parent() -> None:
@@ -32,8 +42,9 @@ def _die_with_parent() -> None:
 
 
 def spawn(argv: list[str], env: dict[str, str]) -> subprocess.Popen:
+    """A child in a session of its own: the terminal's Ctrl-C reaches only the parent, which stops it."""
     preexec = _die_with_parent if sys.platform.startswith("linux") else None
-    return subprocess.Popen(argv, env=env, preexec_fn=preexec)  # noqa: PLW1509
+    return subprocess.Popen(argv, env=env, preexec_fn=preexec, start_new_session=True)  # noqa: PLW1509
 
 
 def start_embedded_redis(instance: Path, env: dict[str, str]) -> tuple[subprocess.Popen, str]:
@@ -77,6 +88,8 @@ class Supervisor:
         self.children: list[Child] = []
         self.extra: list[subprocess.Popen] = []
         self.stopping = False
+        self.forced = False
+        self.signal: int | None = None
 
     def add(self, name: str, argv: list[str]) -> None:
         child = Child(name, argv)
@@ -84,6 +97,7 @@ class Supervisor:
         self.children.append(child)
 
     def run(self) -> int:
+        """Supervise until SIGINT/SIGTERM (or a child that keeps crashing); 130 after Ctrl-C, else 0/1."""
         signal.signal(signal.SIGTERM, self._request_stop)
         signal.signal(signal.SIGINT, self._request_stop)
         try:
@@ -92,8 +106,8 @@ class Supervisor:
                     exited = child.process and child.process.poll() is not None
                     if exited and not self.stopping and not self._restart(child):
                         return 1
-                time.sleep(0.5)
-            return 0
+                time.sleep(0.2)
+            return SIGINT_EXIT if self.signal == signal.SIGINT else 0
         finally:
             self.stop()
 
@@ -109,23 +123,33 @@ class Supervisor:
         return True
 
     def _request_stop(self, signum: int, _frame: object) -> None:
+        if self.stopping:  # a second Ctrl-C while stopping: do not wait for running jobs
+            self.forced = True
         self.stopping = True
+        self.signal = self.signal or signum
 
     def stop(self) -> None:
-        """SIGTERM every child (web/worker/scheduler first, Redis last), then SIGKILL stragglers."""
+        """SIGTERM web/worker/scheduler and wait for them (up to STOP_SECONDS), then Redis; kill stragglers."""
         self.stopping = True
-        for group in ([c.process for c in self.children if c.process], self.extra):
-            for process in group:
-                if process.poll() is None:
-                    process.send_signal(signal.SIGTERM)
-            deadline = time.monotonic() + 10
-            for process in group:
-                remaining = max(0.1, deadline - time.monotonic())
-                try:
-                    process.wait(timeout=remaining)
-                except subprocess.TimeoutExpired:
-                    process.kill()
-                    process.wait()
+        children = [c.process for c in self.children if c.process and c.process.poll() is None]
+        if children:
+            self.log("stopping web, worker and scheduler (a running job stops at its next safe point)")
+        self._stop_group(children, STOP_SECONDS)
+        self._stop_group([p for p in self.extra if p.poll() is None], 10.0)
+        if children:
+            self.log("stopped")
+
+    def _stop_group(self, processes: list[subprocess.Popen], seconds: float) -> None:
+        for process in processes:
+            with contextlib.suppress(ProcessLookupError):
+                process.send_signal(signal.SIGTERM)
+        deadline = time.monotonic() + seconds
+        while any(p.poll() is None for p in processes) and time.monotonic() < deadline and not self.forced:
+            time.sleep(0.05)
+        for process in processes:
+            if process.poll() is None:
+                process.kill()
+                process.wait()
 
 
 def python_command(*args: str) -> list[str]:

@@ -195,3 +195,47 @@ def test_a_stopping_worker_interrupts_a_build_and_the_published_file_stays(app, 
     assert again.status == "queued" and again.id != build.id
     assert run_build(again.id).status == "succeeded"
     assert len(etree.fromstring(client.get(url).data).findall("Product")) == 5
+
+
+@pytest.mark.parametrize(("accept", "encoding"), [
+    ("gzip", "gzip"),
+    ("gzip;q=0", None),  # refused: the plain file
+    ("GZIP;Q=0", None),
+    ("gzip;q=0, *;q=1", None),  # an explicit entry wins over the wildcard
+    ("*;q=0, identity", None),
+    ("gzip;q=0.5, identity;q=1", None),  # identity preferred: RFC 9110 q-values are the client's order
+    ("gzip;q=1, identity;q=0.5", "gzip"),
+    ("gzip;q=0.5", "gzip"),  # an unlisted identity is acceptable, but the last choice
+    ("*", "gzip"),
+    ("x-gzip", "gzip"),
+    ("br, deflate", None),
+    ("gzip;q=0.5, identity;q=0.5", "gzip"),  # a tie: the smaller one
+    ("", None),
+])
+def test_accept_encoding_q_values_pick_the_representation(app, client, accept, encoding):
+    feed = _feed(_push(3))
+    _build(feed)
+    url = feed_json(feed)["url"]
+    plain = client.get(url, headers={"Accept-Encoding": "identity"})
+    assert plain.status_code == 200 and "Content-Encoding" not in plain.headers
+    response = client.get(url, headers={"Accept-Encoding": accept})
+    assert response.status_code == 200
+    assert response.headers.get("Content-Encoding") == encoding
+    assert "Accept-Encoding" in response.headers["Vary"]
+    body = gzip.decompress(response.data) if encoding == "gzip" else response.data
+    assert body == plain.data
+    same = response.headers["ETag"] == plain.headers["ETag"]
+    assert same == (encoding is None)  # each representation keeps its own strong ETag
+    assert client.get(url, headers={"Accept-Encoding": accept, "If-None-Match": response.headers["ETag"]}
+                      ).status_code == 304
+
+
+@pytest.mark.parametrize("accept", ["identity;q=0", "*;q=0", "gzip;q=0, identity;q=0", "br, identity;q=0"])
+def test_accept_encoding_refusing_everything_on_offer_is_406(app, client, accept):
+    """identity refused and gzip not listed (a present header lists what is acceptable): nothing to send."""
+    feed = _feed(_push(3))
+    _build(feed)
+    response = client.get(feed_json(feed)["url"], headers={"Accept-Encoding": accept})
+    assert response.status_code == 406 and "Accept-Encoding" in response.headers["Vary"]
+    ok = client.get(feed_json(feed)["url"], headers={"Accept-Encoding": "gzip, identity;q=0"})
+    assert ok.status_code == 200 and ok.headers["Content-Encoding"] == "gzip"

@@ -54,3 +54,40 @@ def test_postgres_upgrade_from_empty_leaves_no_diff(tmp_path):
         with admin.connect() as connection:
             connection.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
         admin.dispose()
+
+
+def test_delivery_counters_start_from_the_rows_already_stored(tmp_path):
+    """Upgrading an instance with delivery history: /metrics counters begin where the rows are."""
+    from flask_migrate import upgrade as upgrade_to
+
+    app = create_app({"INSTANCE_PATH": str(tmp_path / "inst"), "DATABASE_URL": f"sqlite:///{tmp_path / 'b.db'}",
+                      "SECRET_KEY": "x"})
+    with app.app_context():
+        from webapp.extensions import db
+
+        upgrade_to(directory=MIGRATIONS, revision="5c1f0a7d2b93")
+        with db.engine.begin() as connection:
+            connection.execute(sa.text(
+                "INSERT INTO destinations (id, name, kind, credentials_encrypted, mode, batch_interval_minutes, "
+                "events, enabled, settings, rate_limits, created_at, updated_at) VALUES "
+                "(1, 'd', 'webhook', 'x', 'realtime', 30, '[]', 1, '{}', '{}', '2026-01-01', '2026-01-01')"))
+            for n, (state, seconds) in enumerate([("delivered", 0.2), ("delivered", 3), ("skipped", 0),
+                                                  ("dead", 0)]):
+                delivered = f"'2026-01-01 00:00:{seconds:06.3f}'" if state in ("delivered", "skipped") else "NULL"
+                connection.execute(sa.text(
+                    "INSERT INTO events (id, destination_id, name, unique_id, payload, state, sequence, historical, "
+                    "attempts, occurred_at, created_at, next_attempt_at, delivered_at) VALUES "
+                    f"({n + 1}, 1, 'placed_order', '{n}', '{{}}', '{state}', 0, 0, 1, '2026-01-01 00:00:00', "
+                    f"'2026-01-01 00:00:00', '2026-01-01 00:00:00', {delivered})"))
+                connection.execute(sa.text(
+                    "INSERT INTO delivery_attempts (event_id, destination_id, attempted_at, outcome, duration_ms) "
+                    f"VALUES ({n + 1}, 1, '2026-01-01', '{'delivered' if state == 'delivered' else 'retry'}', 5)"))
+        upgrade_to(directory=MIGRATIONS)
+        from webapp.services.delivery_counters import totals
+
+        counters = totals()[1]
+        db.engine.dispose()
+    assert counters["attempts:delivered"][0] == 2 and counters["attempts:retry"][0] == 2
+    assert counters["events:delivered"][0] == 2 and abs(counters["events:delivered"][1] - 3.2) < 0.01
+    assert counters["events:skipped"][0] == 1
+    assert counters["latency:0"][0] == 1 and counters["latency:4"][0] == 1  # 0.2 s <= 0.25; 3 s <= 5

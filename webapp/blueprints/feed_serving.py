@@ -5,7 +5,7 @@ from __future__ import annotations
 from flask import Blueprint, Response, jsonify, request, send_file
 
 from feeds.writers import FEED_FORMATS
-from webapp.services.feed_serving import check_basic_auth, log_fetch, resolve
+from webapp.services.feed_serving import check_basic_auth, choose_encoding, log_fetch, resolve
 
 bp = Blueprint("feed_serving", __name__)
 
@@ -23,7 +23,12 @@ def serve(token: str, filename: str) -> Response:
     if served is None:
         return _logged(feed.id, _error(404, "this feed has not been published yet (its first build has not "
                                             "succeeded); nothing is served until a complete build exists"))
-    use_gzip = served.gz_path is not None and "gzip" in request.accept_encodings
+    encoding = choose_encoding(request.accept_encodings, served.gz_path is not None)
+    if encoding is None:
+        response = _error(406, "Accept-Encoding refuses both gzip and identity (the plain file)")
+        response.headers["Vary"] = "Accept-Encoding"
+        return _logged(feed.id, response)
+    use_gzip = encoding == "gzip"
     path = served.gz_path if use_gzip else served.path
     etag = served.sha256[:40] + ("-gz" if use_gzip else "")  # each representation has its own strong ETag
     modified = served.finished_at.replace(microsecond=0)

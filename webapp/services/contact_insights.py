@@ -19,6 +19,7 @@ from sqlalchemy.orm import selectinload
 
 from webapp.extensions import db
 from webapp.models import Contact, Destination, Event, Order, utcnow
+from webapp.services import event_rollups
 from webapp.services.charts import Series
 from webapp.services.ltv import contribution
 from webapp.services.rfm import SEGMENTS
@@ -280,6 +281,10 @@ def events_by_platform(contact_ids: Sequence[int]) -> list[PlatformEvents]:
     per_destination: dict[int, dict[str, int]] = {}
     for destination_id, state, count in rows:
         per_destination.setdefault(destination_id, {})[state] = count
+    for destination_id, states in event_rollups.per_contact(contact_ids).items():  # pruned events
+        for state, count in states.items():
+            found = per_destination.setdefault(destination_id, {})
+            found[state] = found.get(state, 0) + count
     destinations = db.session.scalars(sa.select(Destination).where(
         Destination.id.in_(per_destination))).all() if per_destination else []
     return sorted((PlatformEvents(d, per_destination[d.id]) for d in destinations),

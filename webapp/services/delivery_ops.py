@@ -70,6 +70,8 @@ def replay_order(order: Order, destination_id: int, *, new_unique_ids: bool = Fa
         ~Event.unique_id.contains(":replay-")).order_by(Event.sequence, Event.id)).all()
     if not events:
         raise ValueError("this order has no events for that destination")
+    if any(not event.payload for event in events):
+        raise ValueError("this order's event payloads were pruned (retention): it cannot be sent again")
     now = utcnow()
     if not new_unique_ids:
         for event in events:

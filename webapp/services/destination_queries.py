@@ -14,6 +14,7 @@ import sqlalchemy as sa
 from webapp.extensions import db
 from webapp.models import DeliveryRequest, Destination, Event, Order
 from webapp.models.delivery import EVENT_STATES
+from webapp.services import event_rollups
 from webapp.services.delivery_ops import RETRYABLE_STATES
 from webapp.services.keyset import Page, SortKey, paginate
 
@@ -48,7 +49,7 @@ def kind_label(kind: str) -> str:
 
 
 def event_counts(destination_ids: list[int]) -> dict[int, dict[str, int]]:
-    """{destination id: {state: count}} with every state present (zeros included)."""
+    """{destination id: {state: count}} with every state present (zeros included), pruned events too."""
     result = {destination_id: dict.fromkeys(EVENT_STATES, 0) for destination_id in destination_ids}
     if not destination_ids:
         return result
@@ -58,6 +59,7 @@ def event_counts(destination_ids: list[int]) -> dict[int, dict[str, int]]:
         .group_by(Event.destination_id, Event.state)).all()
     for destination_id, state, count in rows:
         result[destination_id][state] = count
+    event_rollups.add_counts(result, event_rollups.per_destination(destination_ids))  # pruned events
     return result
 
 

@@ -14,6 +14,7 @@ from webapp.models import Destination, Event, utcnow
 from webapp.schemas.destinations import DestinationCreate, DestinationUpdate
 from webapp.schemas.errors import ApiError, problem
 from webapp.schemas.urls import http_url_problem
+from webapp.services import event_rollups
 from webapp.services.crypto import decrypt_json, encrypt_json, redact
 from webapp.services.jsonutil import iso
 
@@ -118,8 +119,10 @@ def signal_delivery(destination_id: int) -> None:
 
 def destination_json(destination: Destination) -> dict[str, Any]:
     """Credentials are write-only: never returned, only which fields are set."""
-    counts = dict(db.session.execute(sa.select(Event.state, sa.func.count()).where(
-        Event.destination_id == destination.id).group_by(Event.state)).all())
+    counts = {destination.id: dict(db.session.execute(sa.select(Event.state, sa.func.count()).where(
+        Event.destination_id == destination.id).group_by(Event.state)).all())}
+    event_rollups.add_counts(counts, event_rollups.per_destination([destination.id]))  # pruned events
+    counts = counts[destination.id]
     credentials = decrypt_json(destination.credentials_encrypted)
     return {
         "id": destination.id, "name": destination.name, "kind": destination.kind,

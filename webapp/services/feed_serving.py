@@ -13,6 +13,7 @@ from datetime import datetime
 from pathlib import Path
 
 import sqlalchemy as sa
+from werkzeug.datastructures import Accept
 
 from webapp.extensions import db
 from webapp.models import Feed, FeedBuild, FeedFetch, utcnow
@@ -66,6 +67,37 @@ def check_basic_auth(feed: FeedTarget | Feed, username: str | None, password: st
     user_ok = hmac.compare_digest((username or "").encode(), feed.basic_auth_username.encode())
     password_ok = hmac.compare_digest((password or "").encode(), expected.encode())
     return user_ok and password_ok
+
+
+# An identity the client does not mention is acceptable (RFC 9110 §12.5.3) but its last choice.
+_UNLISTED_IDENTITY = 0.001
+
+
+def coding_quality(accept: Accept, coding: str) -> float:
+    """The q-value a parsed Accept-Encoding gives `coding`: its own entry first, else `*`, else 0 (identity:
+    acceptable unless refused). werkzeug's `quality()` takes the first match, which may be `*` before an
+    explicit `gzip;q=0`, so the RFC's rule is applied here on werkzeug's parsed (value, q) pairs."""
+    names = {coding, "x-gzip"} if coding == "gzip" else {coding}  # x-gzip is gzip (RFC 9110 §8.4.1.3)
+    wildcard = None
+    for value, quality in accept:
+        if value.lower() in names:
+            return float(quality)
+        if value == "*":
+            wildcard = float(quality)
+    if wildcard is not None:
+        return wildcard
+    return _UNLISTED_IDENTITY if coding == "identity" else 0.0
+
+
+def choose_encoding(accept: Accept, gzip_available: bool) -> str | None:
+    """'gzip' or 'identity' by the client's q-values (a tie goes to gzip, the smaller), None when neither is
+    acceptable (`identity;q=0` or `*;q=0` with no gzip to offer). No header at all: the plain file."""
+    if not accept:
+        return "identity"
+    offers = [("gzip", coding_quality(accept, "gzip"))] if gzip_available else []
+    offers.append(("identity", coding_quality(accept, "identity")))
+    acceptable = [(quality, coding == "gzip", coding) for coding, quality in offers if quality > 0]
+    return max(acceptable)[2] if acceptable else None
 
 
 _LOG_FETCH = sa.insert(FeedFetch.__table__)

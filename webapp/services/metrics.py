@@ -9,10 +9,9 @@ from flask import current_app
 from redis.exceptions import RedisError
 
 from webapp.extensions import db
-from webapp.models import DeliveryAttempt, Destination, Event, Order
-from webapp.services.statements import dialect_name
-
-LATENCY_BUCKETS = (0.25, 0.5, 1, 2, 5, 10, 30, 60, 300, 1800, 3600, 21600, 86400)
+from webapp.models import Destination, Event, Order
+from webapp.services import delivery_counters
+from webapp.services.delivery_counters import LATENCY_BUCKETS
 
 
 def _escape(value: str) -> str:
@@ -20,34 +19,37 @@ def _escape(value: str) -> str:
 
 
 def render_metrics() -> str:
+    """Every figure is a bounded query: counters (a few rows per destination), live counts of the states
+    retention keeps (index ranges), one index look-up for the oldest pending event."""
     lines: list[str] = []
     names = dict(db.session.execute(sa.select(Destination.id, Destination.name)).all())
 
     def label(dest_id: int) -> str:
         return _escape(names.get(dest_id, str(dest_id)))
 
-    lines += ["# HELP shoprelay_events Outbox events by destination and state.",
-              "# TYPE shoprelay_events gauge"]
-    for dest_id, state, count in db.session.execute(
-            sa.select(Event.destination_id, Event.state, sa.func.count()).group_by(
-                Event.destination_id, Event.state)).all():
-        lines.append(f'shoprelay_events{{destination="{label(dest_id)}",state="{state}"}} {count}')
+    counters = delivery_counters.totals()
+    lines += ["# HELP shoprelay_events Outbox events by destination and state (delivered and skipped: "
+              "ever, including pruned ones).", "# TYPE shoprelay_events gauge"]
+    for dest_id, states in sorted(delivery_counters.state_counts(counters=counters).items()):
+        for state, count in sorted(states.items()):
+            lines.append(f'shoprelay_events{{destination="{label(dest_id)}",state="{state}"}} {count}')
 
     lines += ["# HELP shoprelay_delivery_attempts_total Delivery attempts by destination and outcome.",
               "# TYPE shoprelay_delivery_attempts_total counter"]
-    for dest_id, outcome, count in db.session.execute(
-            sa.select(DeliveryAttempt.destination_id, DeliveryAttempt.outcome, sa.func.count()).group_by(
-                DeliveryAttempt.destination_id, DeliveryAttempt.outcome)).all():
-        lines.append(f'shoprelay_delivery_attempts_total{{destination="{label(dest_id)}",'
-                     f'outcome="{outcome}"}} {count}')
+    for dest_id, values in sorted(counters.items()):
+        for name, (count, _) in sorted(values.items()):
+            if name.startswith("attempts:"):
+                lines.append(f'shoprelay_delivery_attempts_total{{destination="{label(dest_id)}",'
+                             f'outcome="{name.removeprefix("attempts:")}"}} {count}')
 
     lines += ["# HELP shoprelay_delivery_latency_seconds Time from event creation to delivery.",
               "# TYPE shoprelay_delivery_latency_seconds histogram"]
-    lines += _latency_histogram(label)
+    lines += _latency_histogram(label, counters)
 
     now = datetime.now(UTC)
-    oldest = db.session.scalar(sa.select(sa.func.min(Event.created_at)).where(
-        Event.state.in_(("pending", "retrying", "in_flight"))))
+    oldest = min((when for when in (db.session.scalar(sa.select(sa.func.min(Event.created_at)).where(
+        Event.state == state)) for state in ("pending", "retrying", "in_flight")) if when is not None),
+        default=None)
     lines += ["# HELP shoprelay_oldest_pending_event_age_seconds Age of the oldest undelivered event.",
               "# TYPE shoprelay_oldest_pending_event_age_seconds gauge",
               f"shoprelay_oldest_pending_event_age_seconds {_age(oldest, now):.3f}"]
@@ -70,31 +72,21 @@ def _age(when: datetime | None, now: datetime) -> float:
     return max(0.0, (now - when).total_seconds())
 
 
-def _latency_histogram(label) -> list[str]:  # noqa: ANN001
-    seconds = _seconds_between(Event.created_at, Event.delivered_at)
-    columns = [sa.func.count().label("count"), sa.func.coalesce(sa.func.sum(seconds), 0).label("sum")]
-    columns += [sa.func.sum(sa.case((seconds <= bound, 1), else_=0)).label(f"b{i}")
-                for i, bound in enumerate(LATENCY_BUCKETS)]
-    rows = db.session.execute(
-        sa.select(Event.destination_id, *columns).where(Event.state == "delivered")
-        .group_by(Event.destination_id)).all()
+def _latency_histogram(label, counters: dict[int, dict[str, tuple[int, float]]]) -> list[str]:  # noqa: ANN001
     lines = []
-    for row in rows:
-        dest = label(row[0])
+    for dest_id, values in sorted(counters.items()):
+        count, total = values.get("events:delivered", (0, 0.0))
+        if not count:
+            continue
+        dest, cumulative = label(dest_id), 0
         for i, bound in enumerate(LATENCY_BUCKETS):
+            cumulative += values.get(f"latency:{i}", (0, 0.0))[0]
             lines.append(f'shoprelay_delivery_latency_seconds_bucket{{destination="{dest}",le="{bound}"}} '
-                         f'{int(getattr(row, f"b{i}") or 0)}')
-        lines.append(f'shoprelay_delivery_latency_seconds_bucket{{destination="{dest}",le="+Inf"}} {row.count}')
-        lines.append(f'shoprelay_delivery_latency_seconds_sum{{destination="{dest}"}} {float(row.sum):.3f}')
-        lines.append(f'shoprelay_delivery_latency_seconds_count{{destination="{dest}"}} {row.count}')
+                         f'{cumulative}')
+        lines.append(f'shoprelay_delivery_latency_seconds_bucket{{destination="{dest}",le="+Inf"}} {count}')
+        lines.append(f'shoprelay_delivery_latency_seconds_sum{{destination="{dest}"}} {total:.3f}')
+        lines.append(f'shoprelay_delivery_latency_seconds_count{{destination="{dest}"}} {count}')
     return lines
-
-
-def _seconds_between(start, end):  # noqa: ANN001, ANN202
-    """Portable interval in seconds (PostgreSQL epoch extraction, SQLite julianday)."""
-    if dialect_name() == "postgresql":
-        return sa.func.extract("epoch", end - start)
-    return (sa.func.julianday(end) - sa.func.julianday(start)) * 86400.0
 
 
 def _queue_depths() -> list[str]:

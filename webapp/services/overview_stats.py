@@ -15,6 +15,7 @@ import sqlalchemy as sa
 
 from webapp.extensions import db
 from webapp.models import Destination, Event, Order
+from webapp.services import event_rollups
 from webapp.services.delivery_latency import Latency, delivery_latency
 from webapp.services.time_buckets import Window, bucket_of, fill, seconds_between
 
@@ -128,7 +129,8 @@ def revenue(window: Window) -> dict[str, list[Decimal]]:
 
 def event_counts(window: Window) -> tuple[dict[str, list[int]], dict[int, dict[str, int]], list[float]]:
     """Events created in the window by their current state: per bucket (all destinations), per destination,
-    and the mean delivery latency per bucket, all from one scan of the window."""
+    and the mean delivery latency per bucket, all from one scan of the window, plus the roll-ups of the
+    window's days whose events retention has pruned."""
     bucket = bucket_of(Event.created_at, window)
     rows = db.session.execute(
         sa.select(Event.destination_id, Event.state, bucket, sa.func.count(),
@@ -144,6 +146,14 @@ def event_counts(window: Window) -> tuple[dict[str, list[int]], dict[int, dict[s
         per_destination[destination_id][group] += count
         if state == "delivered" and total_seconds is not None:
             seconds.append((index, max(0.0, float(total_seconds))))
+    if not window.hourly:  # pruned rows are older than ROW_DAYS (>= 1 day): only day buckets can hold them
+        for destination_id, day, state, count, total_seconds in event_rollups.days_since(window.start):
+            if state in GROUP_OF:
+                index = int((day - window.start).total_seconds() // window.bucket_seconds)
+                pairs[GROUP_OF[state]].append((index, count))
+                per_destination[destination_id][GROUP_OF[state]] += count
+                if state == "delivered":
+                    seconds.append((index, total_seconds))
     counts = {group: fill(pairs[group], window) for group in STATE_GROUPS}
     delivered, total = counts["delivered"], fill(seconds, window)
     latency_avg = [total[i] / delivered[i] if delivered[i] else 0.0 for i in range(window.buckets)]

@@ -21,12 +21,42 @@ def validate_schedule(expression: str, timezone: str) -> list[str]:
 
 
 def next_run_after(expression: str, timezone: str, after: datetime) -> datetime | None:
-    """The next time the schedule fires after `after`, in UTC (None when the schedule is unusable)."""
+    """The next time the schedule fires after `after`, in UTC (None when the schedule is unusable).
+
+    The expression is walked on the local wall clock (naive times), so each wall-clock time fires once per
+    day whatever the clock changes do: a time the fall-back hour repeats (01:30) fires at its first
+    occurrence only, and a time the spring-forward gap skips (02:00, 02:30) fires once, at the first valid
+    moment after the gap (03:00 local).
+    """
     if validate_schedule(expression, timezone):
         return None
     zone = ZoneInfo(timezone)
-    local = after.astimezone(zone)
-    nxt = croniter(expression, local).get_next(datetime)
-    if nxt.tzinfo is None:
-        nxt = nxt.replace(tzinfo=zone)
-    return nxt.astimezone(UTC)
+    after = after.astimezone(UTC)
+    walk = croniter(expression, after.astimezone(zone).replace(tzinfo=None, fold=0))
+    for _ in range(MAX_SKIPPED):
+        candidate = _instant(walk.get_next(datetime), zone)
+        if candidate > after:  # a first occurrence already behind us (we are in the repeated hour): skip
+            return candidate
+    return None
+
+
+MAX_SKIPPED = 1000
+
+
+def _instant(wall: datetime, zone: ZoneInfo) -> datetime:
+    """The UTC instant of a local wall-clock time: its first occurrence, or the end of the gap it falls in."""
+    first = wall.replace(tzinfo=zone, fold=0).astimezone(UTC)
+    if first.astimezone(zone).replace(tzinfo=None) == wall:
+        return first
+    # In a gap, fold=1 reads the wall time with the offset after the change (an earlier instant), fold=0
+    # with the offset before (a later one); the clock jumps past `wall` somewhere in between.
+    low, high = wall.replace(tzinfo=zone, fold=1).astimezone(UTC), first
+    if low > high:
+        low, high = high, low
+    while (high - low).total_seconds() > 1:
+        middle = low + (high - low) / 2
+        if middle.astimezone(zone).replace(tzinfo=None) >= wall:
+            high = middle
+        else:
+            low = middle
+    return high.replace(microsecond=0) if high.microsecond else high

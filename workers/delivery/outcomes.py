@@ -2,8 +2,8 @@
 
 Answers are recorded in groups (up to ~50 requests or 250 ms, see the engine), on PostgreSQL by the
 recorder thread: one INSERT for the request rows, one for the attempts, one set-based UPDATE per outcome
-class of events, one set-based roll-up refresh, the destination's health changes last (health.py), and one
-commit. A worker killed before a group is recorded leaves its events in flight; their lease runs out and the
+class of events, one set-based roll-up refresh, one upsert of the delivery counters (delivery_counters.py),
+the destination's health changes last (health.py), and one commit. A worker killed before a group is recorded leaves its events in flight; their lease runs out and the
 resend is de-duplicated by the platform through the event's unique id.
 """
 
@@ -19,6 +19,7 @@ import sqlalchemy as sa
 
 from webapp.extensions import db
 from webapp.models import DeliveryAttempt, DeliveryRequest, Event
+from webapp.services import delivery_counters
 from webapp.services.crypto import redact
 from webapp.services.order_rollup import refresh_delivery_state
 from webapp.services.statements import dialect_name
@@ -115,6 +116,9 @@ def record_many(destination_id: int, sent: list[Sent], events: dict[int, Claimed
     _insert_attempts(attempts)
     changes.apply()
     refresh_delivery_state({events[i].order_id for item in sent for i in item.request.event_ids})
+    for outcome_name, count in counts.items():
+        changes.counters.add(f"attempts:{outcome_name}", count)
+    delivery_counters.add(destination_id, changes.counters)
     if health:
         write_health(destination_id, health)
     db.session.commit()
@@ -205,12 +209,14 @@ class _Changes:
         self.delivered: list[tuple[int, datetime]] = []
         self.settled: dict[tuple[str, str], list[int]] = defaultdict(list)  # (state, message) -> ids
         self.retries: list[dict[str, Any]] = []
+        self.counters = delivery_counters.Increments()
 
     def add(self, event: ClaimedEvent, outcome: Outcome, message: str, classification: Classification,
             policy: RetryPolicy, now: datetime) -> None:
         attempts = event.attempts + 1
         if outcome is Outcome.DELIVERED:
             self.delivered.append((event.id, now))
+            self.counters.delivered(event.created_at, now)
         elif outcome is Outcome.REJECTED:
             self.settled["rejected", message].append(event.id)
         elif policy.is_dead(attempts, event.created_at, now):
@@ -265,4 +271,9 @@ def mark_skipped(skipped: dict[int, str], events: dict[int, ClaimedEvent], now: 
                 delivered_at=now),
         [{"b_id": event_id, "last_error": reason[:MAX_MESSAGE]} for event_id, reason in skipped.items()])
     refresh_delivery_state({events[i].order_id for i in skipped})
+    destination_id = db.session.scalar(sa.select(table.c.destination_id).where(table.c.id == next(iter(skipped))))
+    if destination_id is not None:
+        increments = delivery_counters.Increments()
+        increments.add("events:skipped", len(skipped))
+        delivery_counters.add(destination_id, increments)
     db.session.commit()
