@@ -64,6 +64,7 @@ class Outcome:
     health: tuple[int, Any]
     drain_seconds: float | None
     crashes: list[str] = field(default_factory=list)
+    failures: list[str] = field(default_factory=list)  # the scenario's own steps (sync run, feed build)
     notes: list[str] = field(default_factory=list)
 
     @property
@@ -122,6 +123,7 @@ class Outcome:
         if self.drain_seconds is None:
             found.append("the outbox did not drain in time")
         found += [f"process crashed: {crash}" for crash in self.crashes]
+        found += self.failures
         return found
 
     def row(self) -> tuple[str, ...]:

@@ -144,25 +144,34 @@ class Stack:
     # --- lifecycle -----------------------------------------------------------------------------
 
     def start(self, destination: dict[str, Any] | None = None) -> Stack:
-        """Redis and the fake, the schema (`shoprelay db upgrade`), an API key (`shoprelay apikeys
-        create`), the web, a Klaviyo destination through the public API, then workers and scheduler."""
+        """Redis and the fake, the schema (`shoprelay db upgrade`), then web, workers and scheduler booting
+        while an API key is made (`shoprelay apikeys create`); a Klaviyo destination through the public API;
+        returns once both workers are registered in Redis (the machine may be busy: booting takes seconds)."""
         self.redis.start()
         self.fake.start()
         self._cli("db", "upgrade")
+        for child in self.app_children:
+            child.start()
         self.api_key = self._cli("apikeys", "create", "reliability").strip().splitlines()[-1]
         self.wait_redis()
         wait_until(lambda: _answers(f"{self.fake_url}/_control/summary"), timeout=30)
-        self.web.start()
-        self.wait_healthy(60)
+        self.wait_healthy(90)
         body = {"name": "Klaviyo", "kind": "klaviyo", "credentials": {"api_key": "pk_test"},
                 "base_url": f"{self.fake_url}/klaviyo", "events": ORDER_EVENTS} | (destination or {})
         response = httpx.post(f"{self.web_url}/api/v1/destinations", json=body, headers=self.auth, timeout=30)
         assert response.status_code == 201, response.text
         self.destination_id = response.json()["id"]
-        for child in (*self.workers, self.scheduler):
-            child.start()
         self._supervisor.start()
+        self.wait_workers(90)
         return self
+
+    def wait_workers(self, timeout: float) -> None:
+        """Until every worker process is registered as an RQ worker."""
+        from redis import Redis
+        from rq import Worker
+
+        with Redis.from_url(self.redis_url, socket_timeout=5) as redis:
+            wait_until(lambda: Worker.count(connection=redis) >= len(self.workers), timeout=timeout)
 
     def close(self) -> None:
         self._stopping.set()
