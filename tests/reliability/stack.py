@@ -217,6 +217,22 @@ class Stack:
 
         wait_until(ping, timeout=timeout)
 
+    def queue_diagnostics(self) -> str:
+        """What Redis says about delivery when work is stuck: signal keys (value, TTL), queue lengths,
+        started and failed jobs, registered workers."""
+        from redis import Redis
+        from rq import Queue, Worker
+
+        try:
+            with Redis.from_url(self.redis_url, socket_timeout=5) as redis:
+                signals = {key.decode(): (redis.get(key), redis.ttl(key)) for key in redis.keys("shoprelay:signal:*")}
+                queue = Queue("delivery", connection=redis)
+                return (f"signals {signals}; delivery queue {queue.count}, started {queue.started_job_registry.count}"
+                        f", failed {queue.failed_job_registry.count}; workers "
+                        f"{[(w.name, w.get_state()) for w in Worker.all(connection=redis)]}")
+        except Exception as exc:  # noqa: BLE001 - a diagnostic must not hide the failure it explains
+            return f"Redis not readable: {exc!r}"
+
     def flush_redis(self) -> None:
         from redis import Redis
 

@@ -252,6 +252,7 @@ def _settle(stack: Stack, store: Store, scenario: str, backend: str, allowed: st
             break
         time.sleep(1)
     time.sleep(1)  # an answer in flight when the rows settled
+    stuck_notes = [] if drain is not None else [f"not drained: {stack.queue_diagnostics()}"]
     summary = stack.fake_summary()
     kept = Counter({(platform, name, unique): count for platform, name, unique, count in summary["kept"]})
     tolerated = scenario.startswith(("3", "4"))  # a worker or scheduler may exit while its Redis/database is gone
@@ -266,5 +267,6 @@ def _settle(stack: Stack, store: Store, scenario: str, backend: str, allowed: st
     if summary["internal_errors"]:
         outcome.failures.append(f"fake platform internal errors: {summary['internal_errors'][:2]}")
     faulted = Counter(fault for _, _, _, _, fault in summary["requests"] if fault)
+    outcome.notes += stuck_notes
     outcome.notes.append(f"{len(summary['requests'])} platform requests, faults served: {dict(faulted)}")
     return outcome
