@@ -203,8 +203,7 @@ SCENARIOS: dict[str, tuple[Inject, str, tuple[str, ...], tuple[str, ...]]] = {
 
 
 def _cases() -> list[Any]:
-    return [pytest.param(name, backend, id=f"{name.split()[0]}-{backend}",
-                         marks=[pytest.mark.postgres] if backend == "postgresql" else [])
+    return [pytest.param(name, backend, id=f"{name.split()[0]}-{backend}")
             for name, (_, _, compact, full) in SCENARIOS.items()
             for backend in (full if MODE == "full" else compact)]
 
