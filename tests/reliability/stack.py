@@ -26,7 +26,7 @@ from tests.processes import free_port, wait_until
 
 REPO = Path(__file__).resolve().parents[2]
 ORDER_EVENTS = ["placed_order", "ordered_product", "fulfilled_order", "cancelled_order", "refunded_order"]
-LEASE_SECONDS = 8  # a killed worker's events come back after this long (default 300)
+LEASE_SECONDS = 6  # a killed worker's events come back after this long (default 300)
 
 
 @dataclass
