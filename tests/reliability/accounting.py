@@ -65,6 +65,7 @@ class Outcome:
     drain_seconds: float | None
     crashes: list[str] = field(default_factory=list)
     failures: list[str] = field(default_factory=list)  # the scenario's own steps (sync run, feed build)
+    latency_bound: float | None = None  # longest one ingest answer may take (writes never wait on long work)
     notes: list[str] = field(default_factory=list)
 
     @property
@@ -118,6 +119,10 @@ class Outcome:
             statuses = Counter(a.status for a in bad)
             found.append(f"{len(bad)} ingest answers the store should not see ({dict(statuses)}; worst "
                          f"{max(a.seconds for a in bad):.1f} s; e.g. {bad[0].error[:200]!r})")
+        slow = [a for a in self.answers if self.latency_bound is not None and a.seconds > self.latency_bound]
+        if slow:
+            found.append(f"{len(slow)} ingest answers took longer than {self.latency_bound:.0f} s "
+                         f"(worst {max(a.seconds for a in slow):.1f} s)")
         if self.health[0] != 200:
             found.append(f"/healthz after the run: {self.health}")
         if self.drain_seconds is None:

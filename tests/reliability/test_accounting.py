@@ -35,3 +35,5 @@ def test_an_outcome_names_each_broken_promise() -> None:
     relaxed = Outcome("x", "sqlite", 1, expected, Counter(expected), 0, [], {"delivered": 3},
                       [Answer(0, 0.1, 503, "1", 1)], "503+retry-after", (200, {}), 1.0)
     assert relaxed.problems() == []
+    relaxed.latency_bound = 0.05  # a sync must not hold ingest up: a 2xx that took too long is a problem too
+    assert relaxed.problems() == ["1 ingest answers took longer than 0 s (worst 0.1 s)"]
