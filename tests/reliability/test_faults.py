@@ -144,13 +144,17 @@ def _finished(stack: Stack, path: str, timeout: float) -> dict[str, Any]:
 
 
 def _trigger(stack: Stack, path: str) -> int:
-    """POST a sync / build request, again after a non-answer or a 5xx (a store's operator would); its id."""
+    """POST a sync / build request, again after a non-answer or a 5xx (a store's operator would); the id of
+    the run it started, or of the one already queued or running."""
     deadline = time.monotonic() + 120
     while True:
         try:
             response = httpx.post(f"{stack.web_url}{path}", json={}, headers=stack.auth, timeout=60)
             if response.status_code == 202:
                 return response.json()["id"]
+            if response.status_code == 409:  # one is already on its way (a sync queues its feeds' builds)
+                body = response.json()
+                return (body.get("build") or body.get("run"))["id"]
             assert response.status_code >= 500, response.text
         except httpx.HTTPError:
             pass
