@@ -7,6 +7,7 @@ Redis delays work (until the sweeper runs) but never loses it.
 from __future__ import annotations
 
 import logging
+import uuid
 from functools import lru_cache
 from typing import Any
 
@@ -50,8 +51,16 @@ def signal(connection: Redis, queue: str, func: str, key: str, *args: Any, **opt
     """Enqueue a "go look" job unless one for `key` is already waiting.
 
     The job clears the key when it starts (see `clear_signal`), so work that arrives while it runs
-    gets a fresh job instead of being swallowed by the running one.
+    gets a fresh job instead of being swallowed by the running one. A key whose job is no longer waiting
+    (a worker killed after taking the job and before starting it) is replaced here, so the sweeper's next
+    signal repairs it: otherwise every signal was swallowed until the key expired (SIGNAL_TTL_SECONDS).
     """
+    if signal_many(connection, queue, func, [(key, args)], **options):
+        return True
+    waiting = connection.get(_signal_key(key))
+    if waiting is not None and connection.lpos(get_queue(queue, connection).key, waiting) is not None:
+        return False
+    connection.delete(_signal_key(key))
     return bool(signal_many(connection, queue, func, [(key, args)], **options))
 
 
@@ -68,16 +77,18 @@ def signal_many(connection: Redis, queue: str, func: str, jobs: list[tuple[str, 
     if not jobs:
         return []
     pipeline = connection.pipeline(transaction=False)
-    for key, _ in jobs:
-        pipeline.set(_signal_key(key), "1", nx=True, ex=SIGNAL_TTL_SECONDS)
-    claimed = [(key, args) for (key, args), ok in zip(jobs, pipeline.execute(), strict=True) if ok]
-    for position, (_, args) in enumerate(claimed):
+    job_ids = [uuid.uuid4().hex for _ in jobs]  # each key names its job, so `signal` can tell a lost one
+    for (key, _), job_id in zip(jobs, job_ids, strict=True):
+        pipeline.set(_signal_key(key), job_id, nx=True, ex=SIGNAL_TTL_SECONDS)
+    claimed = [(key, args, job_id) for (key, args), job_id, ok
+               in zip(jobs, job_ids, pipeline.execute(), strict=True) if ok]
+    for position, (_, args, job_id) in enumerate(claimed):
         try:
-            enqueue(connection, queue, func, *args, result_ttl=60, **options)
+            enqueue(connection, queue, func, *args, job_id=job_id, result_ttl=60, **options)
         except Exception:  # free the keys still without a job, so the next signal enqueues one
-            connection.delete(*[_signal_key(key) for key, _ in claimed[position:]])
+            connection.delete(*[_signal_key(key) for key, _, _ in claimed[position:]])
             raise
-    return [key for key, _ in claimed]
+    return [key for key, _, _ in claimed]
 
 
 def safe_signal_many(url: str | None, queue: str, func: str, jobs: list[tuple[str, tuple[Any, ...]]],

@@ -7,7 +7,9 @@ import contextlib
 import gc
 import signal
 import threading
+from typing import Any
 
+from tests.fakeplatform import control
 from tests.fakeplatform.records import Reply
 from tests.fakeplatform.server import FakePlatform
 
@@ -17,10 +19,23 @@ class ProcessFakePlatform(FakePlatform):
     accepted, to de-duplicate like the platform), and the garbage collector's full passes walked all of it
     again during every request: a 1,000-event bulk request took 81 ms at the start of a 100-request run and
     ~150 ms at its end. Freezing what is kept after each request keeps the answer time flat, as a real
-    platform's is; refcounting still frees everything as before."""
+    platform's is; refcounting still frees everything as before.
+
+    Tests in other processes steer it through `/_control/` (tests/fakeplatform/control.py); every answer
+    that carried Retry-After is kept as (platform, arrival time, seconds) to check that nobody called early."""
+
+    def __init__(self, **options: Any) -> None:
+        super().__init__(**options)
+        self.throttles: list[tuple[str, float, float]] = []
 
     def dispatch(self, method: str, target: str, headers: dict[str, str], body: bytes, arrived: float) -> Reply:
+        if target.startswith(control.PREFIX):
+            return control.answer(self, method, target, body)
         reply = super().dispatch(method, target, headers, body, arrived)
+        retry_after = reply.headers.get("Retry-After")
+        if retry_after is not None:
+            with self.lock:
+                self.throttles.append((target.lstrip("/").partition("/")[0], arrived, float(retry_after)))
         gc.freeze()
         return reply
 

@@ -1,61 +1,65 @@
-"""The fake's own controls over HTTP, under `/_fake/`, for a fake running as its own process
-(`python -m tests.fakeplatform`): what a test in the same process calls as methods.
+"""HTTP control endpoints of the fake in process mode (`python -m tests.fakeplatform`), under `/_control/`.
 
-- `POST /_fake/faults` `{"kind": "rate_limit", "n": 1 | "seconds": 5, "retry_after": 5, "status": 429,
-  "header": true, "platform": "klaviyo"}` (also `"kind": "fail"`) → 204
-- `GET /_fake/early-requests?grace=0.05&platform=klaviyo` → `{"early": [{"platform", "path", "at", "status"}]}`
-- `POST /_fake/reset` → 204
+Tests that run the fake as its own process (tests/reliability) set faults and read what it received over
+HTTP instead of through Python attributes. Control requests are not recorded as platform requests.
+
+- `POST /_control/fault`  `{"kind": "fail"|"rate_limit"|"timeout"|"reject", "platform": "klaviyo",
+  "seconds": 5 | "n": 3, "status": 503, "retry_after": 3, "delay": 0}` → 204
+- `POST /_control/reset` → 204 (forget everything, drop faults)
+- `GET /_control/summary` → what was kept by unique id, re-sends absorbed, every request's
+  (platform, arrival time, status, fault) and every answer that carried Retry-After, internal errors.
 """
 
 from __future__ import annotations
 
+import time
 from typing import TYPE_CHECKING, Any
-from urllib.parse import parse_qs
 
+from tests.fakeplatform.faults import FAIL, RATE_LIMIT, REJECT, TIMEOUT, Fault
 from tests.fakeplatform.records import NOT_JSON, Reply, parse_json
 
 if TYPE_CHECKING:
-    from tests.fakeplatform.server import FakePlatform
+    from tests.fakeplatform.__main__ import ProcessFakePlatform
 
-PREFIX = "_fake"
+PREFIX = "/_control/"
+KINDS = (FAIL, RATE_LIMIT, TIMEOUT, REJECT)
 
 
-def handle(fake: FakePlatform, method: str, path: str, query: str, body: bytes) -> Reply:
-    params = {name: values[-1] for name, values in parse_qs(query).items()}
-    if method == "POST" and path == "faults":
-        spec = parse_json(body)
-        if spec is NOT_JSON or not isinstance(spec, dict):
-            return Reply.json(400, {"error": "a JSON object is expected"})
-        try:
-            add_fault(fake, spec)
-        except (TypeError, ValueError) as exc:
-            return Reply.json(400, {"error": str(exc)})
-        return Reply(204)
-    if method == "GET" and path == "early-requests":
-        early = fake.early_requests(float(params.get("grace", 0)), params.get("platform"))
-        return Reply.json(200, {"early": [{"platform": r.platform, "path": r.path, "at": r.at, "status": r.status}
-                                          for r in early]})
-    if method == "POST" and path == "reset":
+def answer(fake: ProcessFakePlatform, method: str, target: str, body: bytes) -> Reply:
+    """Serve one control request."""
+    action = target[len(PREFIX):].partition("?")[0]
+    if action == "summary" and method == "GET":
+        return Reply.json(200, summary(fake))
+    if action == "reset" and method == "POST":
         fake.reset()
+        with fake.lock:
+            fake.throttles.clear()
         return Reply(204)
-    return Reply.json(404, {"error": f"no control {method} /{PREFIX}/{path}"})
+    if action == "fault" and method == "POST":
+        spec = parse_json(body)
+        if spec is NOT_JSON or not isinstance(spec, dict) or spec.get("kind") not in KINDS:
+            return Reply.json(400, {"error": f"a JSON object with kind one of {KINDS}"})
+        fake.faults.add(fault_from(spec))
+        return Reply(204)
+    return Reply.json(404, {"error": f"no control endpoint {method} {target}"})
 
 
-def add_fault(fake: FakePlatform, spec: dict[str, Any]) -> None:
-    kind, platform = spec.get("kind"), spec.get("platform")
-    status = int(spec.get("status", 429 if kind == "rate_limit" else 500))
-    if kind == "rate_limit":
-        options = {"status": status, "header": bool(spec.get("header", True))}
-        if "seconds" in spec:
-            retry_after = spec.get("retry_after")
-            fake.rate_limit_for(float(spec["seconds"]), None if retry_after is None else float(retry_after),
-                                platform, **options)
-        else:
-            fake.rate_limit_next(int(spec.get("n", 1)), float(spec.get("retry_after", 2)), platform, **options)
-    elif kind == "fail":
-        if "seconds" in spec:
-            fake.fail_for(float(spec["seconds"]), status, platform)
-        else:
-            fake.fail_next(int(spec.get("n", 1)), status, platform)
-    else:
-        raise ValueError(f"unknown fault kind {kind!r}: rate_limit or fail")
+def fault_from(spec: dict[str, Any]) -> Fault:
+    """A fault rule from its JSON description: counted (`n`) or for a time (`seconds`)."""
+    counted = spec.get("n") is not None
+    status = spec.get("status") or (429 if spec["kind"] == RATE_LIMIT else 500)
+    return Fault(spec["kind"], spec.get("platform"), remaining=int(spec["n"]) if counted else None,
+                 until=None if counted else time.monotonic() + float(spec.get("seconds", 0)),
+                 status=int(status), retry_after=float(spec.get("retry_after", 2)),
+                 delay=float(spec.get("delay", 0)), detail=str(spec.get("detail", "Rejected by the fake.")))
+
+
+def summary(fake: ProcessFakePlatform) -> dict[str, Any]:
+    kept = fake.delivered_by_unique_id()
+    with fake.lock:
+        requests = [[r.platform, r.path, r.at, r.status, r.fault] for r in fake.requests]
+        throttles = [list(entry) for entry in fake.throttles]
+        errors = list(fake.internal_errors)
+    return {"kept": [[*key, count] for key, count in kept.items()], "resent": fake.resent_count(),
+            "requests": requests, "throttles": throttles, "internal_errors": errors,
+            "pending_faults": fake.faults.pending()}

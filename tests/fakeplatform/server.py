@@ -16,7 +16,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import ModuleType
 from typing import Any
 
-from tests.fakeplatform import control, esputnik, klaviyo, sendlane, webhook
+from tests.fakeplatform import esputnik, fake_controls, klaviyo, sendlane, webhook
 from tests.fakeplatform.faults import FAIL, RATE_LIMIT, REJECT, TIMEOUT, Fault, Faults
 from tests.fakeplatform.records import Incoming, Recorded, Reply
 from tests.fakeplatform.state import PlatformState
@@ -152,8 +152,8 @@ class FakePlatform(PlatformState):
         """Record the request, apply a pending fault or let the platform answer."""
         path, _, query = target.partition("?")
         kind, _, rest = path.lstrip("/").partition("/")
-        if kind == control.PREFIX:  # the fake's own controls (a fake running as its own process): not recorded
-            return control.handle(self, method, rest, query, body)
+        if kind == fake_controls.PREFIX:  # the fake's own controls (a fake running as its own process): not recorded
+            return fake_controls.handle(self, method, rest, query, body)
         record = Recorded(kind, method, path, query, headers, body if self.keep_bodies else b"", arrived)
         with self.lock:
             self.requests.append(record)

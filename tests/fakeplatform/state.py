@@ -7,7 +7,7 @@ lock is cheaper than several and rules out ordering bugs.
 from __future__ import annotations
 
 import threading
-from collections import deque
+from collections import Counter, deque
 from typing import Any
 
 from tests.fakeplatform.records import KlaviyoEvent, Recorded, UpsertedOrder
@@ -82,6 +82,23 @@ class PlatformState:
     def klaviyo_revenue(self, metric: str = "Placed Order") -> float:
         """Σ value of the kept events of a metric: what Klaviyo would attribute as revenue."""
         return sum(event.value or 0 for event in self.klaviyo_events_named(metric))
+
+    def delivered_by_unique_id(self) -> Counter[tuple[str, str, str]]:
+        """How often each (platform, event, unique id) was kept, across platforms: 1 is exactly once in
+        effect, 2 is a double the platform could not absorb (a resend it de-duplicated is not kept again;
+        `resent_count` counts those). Webhook deliveries are keyed by their body's event name and id."""
+        with self.lock:
+            kept: Counter[tuple[str, str, str]] = Counter(
+                ("klaviyo", event.metric, event.unique_id) for event in self.klaviyo_events)
+            for body in self.webhook_deliveries.values():
+                if isinstance(body, dict):
+                    kept["webhook", str(body.get("event")), str(body.get("id"))] += 1
+        return kept
+
+    def resent_count(self) -> int:
+        """Re-sends the platforms recognised and absorbed (same unique id / delivery id again)."""
+        with self.lock:
+            return self.klaviyo_duplicates + self.webhook_duplicates
 
     def requests_for(self, platform: str | None = None, path: str | None = None) -> list[Recorded]:
         """Recorded requests, optionally only one platform's and/or one full path's."""

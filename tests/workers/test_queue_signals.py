@@ -50,3 +50,19 @@ def test_safe_signal_many_survives_redis_down(monkeypatch):
     assert q.safe_signal_many(REDIS_URL, "delivery", q.JOB_DELIVER, [("deliver:1", (1,))]) == []
     assert q.safe_signal_many(None, "delivery", q.JOB_DELIVER, [("deliver:1", (1,))]) == []
     assert q.safe_signal_many(REDIS_URL, "delivery", q.JOB_DELIVER, []) == []
+
+
+def test_a_signal_whose_job_was_lost_is_replaced(redis):
+    """A worker killed after taking the job off the queue and before the job cleared its key (kill -9 while
+    it imported the job's modules) left the key set and no job: every signal, the sweeper's too, was swallowed
+    until the key expired ten minutes later, and the destination's events waited that long (tests/reliability,
+    scenario 1). The key names its job, so `signal` sees the job is no longer waiting and queues another."""
+    delivery = Queue("delivery", connection=redis)
+    assert q.signal(redis, "delivery", q.JOB_DELIVER, "deliver:7", 7)
+    taken = delivery.pop_job_id()  # what a worker does first; then it is killed
+    assert taken is not None and delivery.count == 0
+    assert not q.signal_many(redis, "delivery", q.JOB_DELIVER, [("deliver:7", (7,))])  # ingest: one round trip
+    assert q.signal(redis, "delivery", q.JOB_DELIVER, "deliver:7", 7)  # the sweeper's signal repairs it
+    assert [job.args for job in delivery.jobs] == [(7,)]
+    assert not q.signal(redis, "delivery", q.JOB_DELIVER, "deliver:7", 7)  # a waiting job is enough again
+    assert delivery.count == 1
