@@ -9,11 +9,15 @@ whatever way the sync writes. Two destinations are enabled, so every order write
 delivery worker runs.
 
 Same run, same database, same web process: first the quiet figures (SHOPRELAY_BENCH_QUIET_SECONDS with
-no sync), then the same load for as long as the sync runs. The load is two-fold (see OrderPoster):
-closed-loop connections that post single orders back to back (throughput), and an open-loop probe that
-posts single orders on a fixed schedule and times each from when it was due (latency: p50/p99/worst).
+no sync), then the same load from the moment the sync run is `running` until it has ended. The load is
+two-fold (see OrderPoster): closed-loop connections that post single orders back to back (throughput),
+and an open-loop probe that posts single orders on a fixed schedule and times each from when it was due
+(latency: p50/p99/worst).
 Every answer is kept; each non-2xx answer is listed (a 503 with Retry-After is an answer the store can
 retry, but it is listed too; a timeout or a closed connection counts as "no answer").
+
+Afterwards the same first sync runs once more (a second source, same file) with no order arriving, so
+the sync's own slowdown under ingest is printed too (SHOPRELAY_BENCH_SYNC_ALONE=0 skips it).
 
 Targets: p99 during the sync under 1 s; throughput during the sync at least half of the quiet figure.
 
@@ -21,9 +25,10 @@ Targets: p99 during the sync under 1 s; throughput during the sync at least half
 
 Environment: SHOPRELAY_BENCH_ROWS (catalog rows, default 1,000,000), SHOPRELAY_BENCH_BACKENDS (default
 sqlite,postgresql), SHOPRELAY_BENCH_POSTGRES_URL (server for the throwaway databases),
-SHOPRELAY_BENCH_QUIET_SECONDS (default 30), SHOPRELAY_BENCH_SYNC_CLIENTS (closed-loop
-connections, default 2), SHOPRELAY_BENCH_PROBE_RATE (probe orders a second, default 10), SHOPRELAY_BENCH_WEB_WORKERS (`shoprelay web --workers N`, default 1),
-SHOPRELAY_BENCH_SYNC_VIA (cli or worker, default cli), SHOPRELAY_BENCH_SYNC_TIMEOUT (seconds, default 1800),
+SHOPRELAY_BENCH_QUIET_SECONDS (default 30), SHOPRELAY_BENCH_SYNC_CLIENTS (closed-loop connections,
+default 2), SHOPRELAY_BENCH_PROBE_RATE (probe orders a second, default 10), SHOPRELAY_BENCH_WEB_WORKERS
+(`shoprelay web --workers N`, default 1), SHOPRELAY_BENCH_SYNC_VIA (cli or worker, default cli),
+SHOPRELAY_BENCH_SYNC_TIMEOUT (seconds, default 1800), SHOPRELAY_BENCH_SYNC_ALONE (default 1),
 SHOPRELAY_TEST_REDIS_URL (default redis://127.0.0.1:6379/9).
 """
 
@@ -76,6 +81,7 @@ PROBE_CONNECTIONS = 64  # the probe's requests in flight at most (a stall of 6 s
 WEB_WORKERS = env_int("SHOPRELAY_BENCH_WEB_WORKERS", 1)
 SYNC_VIA = os.environ.get("SHOPRELAY_BENCH_SYNC_VIA", "cli")
 SYNC_TIMEOUT = env_int("SHOPRELAY_BENCH_SYNC_TIMEOUT", 1800)
+SYNC_ALONE = env_int("SHOPRELAY_BENCH_SYNC_ALONE", 1)  # 0: skip timing the same sync with no orders
 REQUEST_TIMEOUT = 120.0  # far above ingest's own 30 s busy timeout: a hang is measured, not cut short
 LINES = 3
 TARGET_P99_S = 1.0
@@ -246,6 +252,15 @@ class SyncProcess:
             watcher = threading.Thread(target=self._watch_cli, daemon=True)
         watcher.start()
 
+    def wait_running(self, timeout: float = 120.0) -> None:
+        """Until the source's run has started (the process is up, the run is `running`) or has ended."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline and not self.finished.is_set():
+            status, body = api(self.web_port, self.api_key, "GET", f"/api/v1/sources/{self.source_id}")
+            if status == 200 and (body.get("last_run") or {}).get("status") not in (None, "queued"):
+                return
+            time.sleep(0.1)
+
     def _spawn(self, args: list[str]) -> subprocess.Popen:
         with self.log.open("ab") as out:
             return subprocess.Popen([sys.executable, *args], env=self.env, cwd=REPO, stdout=out,
@@ -276,7 +291,7 @@ class SyncProcess:
         self._finish()
 
     def _finish(self) -> None:
-        self.seconds = time.perf_counter() - self._started
+        self.seconds = time.perf_counter() - self._started  # process start to end (includes its start-up)
         self.finished.set()
 
     def stop(self) -> None:
@@ -307,7 +322,8 @@ def phase_row(backend: str, phase: Phase) -> tuple:
             ms(max(every, default=0.0)), describe_not_2xx(phase))
 
 
-def report(backend: str, quiet: Phase, during: Phase, sync: SyncProcess, load: tuple[float, float]) -> None:
+def report(backend: str, quiet: Phase, during: Phase, sync: SyncProcess, alone: SyncProcess | None,
+           load: tuple[float, float]) -> None:
     via = "shoprelay worker -q sync" if SYNC_VIA == "worker" else "shoprelay sources sync"
     print_table(f"Single-order ingest during a first catalog sync, {backend}: `shoprelay web --workers "
                 f"{WEB_WORKERS}`, {CLIENTS} closed-loop connections + a probe at {PROBE_RATE:g} orders/s, "
@@ -326,11 +342,33 @@ def report(backend: str, quiet: Phase, during: Phase, sync: SyncProcess, load: t
          f"{during.ok_per_s:,.0f} req/s ({share:.0%})", "yes" if share >= TARGET_THROUGHPUT_SHARE else "**no**"),
         ("every answer 2xx (503 + Retry-After listed, not counted as lost)", describe_not_2xx(quiet),
          describe_not_2xx(during), "yes" if not during.unretryable() else "**no**"),
+        *([("(no target) the sync's own time: alone / while orders arrive", f"{alone.seconds:.1f} s alone",
+            f"{sync.seconds:.1f} s ({sync.seconds / alone.seconds:.2f}x)", "—")] if alone else []),
     ])
     for answer in during.not_2xx()[:5]:
         print(f"- {answer.status or 'no answer'} after {ms(answer.seconds)}"
               f"{' (Retry-After ' + answer.retry_after + ')' if answer.retry_after else ''}: {answer.detail}")
     print(flush=True)
+
+
+def create_source(port: int, api_key: str, files_port: int, name: str) -> int:
+    status, source = api(port, api_key, "POST", "/api/v1/sources", {
+        "name": name, "kind": "csv", "location": f"http://127.0.0.1:{files_port}/catalog.csv"})
+    assert status == 201, source
+    return source["id"]
+
+
+def sync_alone(env: dict[str, str], port: int, api_key: str, files_port: int, folder: Path) -> SyncProcess:
+    """The same first sync (a second source, same file) with no order arriving: the sync's own floor.
+    It runs after the measured one, into a products table that already holds a catalog (not faster)."""
+    sync = SyncProcess(env, port, api_key, create_source(port, api_key, files_port, "bench catalog, alone"),
+                       folder / "sync-alone.log")
+    try:
+        sync.start()
+        sync.finished.wait(SYNC_TIMEOUT + 5)
+    finally:
+        sync.stop()
+    return sync
 
 
 # -- the benchmark --
@@ -355,20 +393,21 @@ def test_ingest_during_first_sync(backend: str, catalog_folder: Path) -> None:
         port = free_port()
         with child(["-m", "webapp.cli", "web", "--port", str(port), "--workers", str(WEB_WORKERS)], env,
                    port=port, log=folder / "web.log"):
-            status, source = api(port, api_key, "POST", "/api/v1/sources", {
-                "name": "bench catalog", "kind": "csv", "location": f"http://127.0.0.1:{files_port}/catalog.csv"})
-            assert status == 201, source
+            source_id = create_source(port, api_key, files_port, "bench catalog")
             poster = OrderPoster(port, api_key, f"S{backend[:2].upper()}")
             poster.run(Phase("warm-up"), timed_stop(2), clients=1, rate=0)
             quiet = poster.run(Phase(f"quiet (no sync, {QUIET_SECONDS} s)"), timed_stop(QUIET_SECONDS))
-            sync = SyncProcess(env, port, api_key, source["id"], folder / "sync.log")
+            sync = SyncProcess(env, port, api_key, source_id, folder / "sync.log")
             try:
                 sync.start()
+                sync.wait_running()
                 during = poster.run(Phase(f"during the {ROWS:,}-row first sync"), sync.finished)
             finally:
                 sync.stop()
-    report(backend, quiet, during, sync, (load_before, os.getloadavg()[0]))
+            alone = sync_alone(env, port, api_key, files_port, folder) if SYNC_ALONE else None
+    report(backend, quiet, during, sync, alone, (load_before, os.getloadavg()[0]))
     assert sync.added() == ROWS, f"the sync did not load the catalog: {sync.outcome}"
+    assert alone is None or alone.added() == ROWS, f"the sync with no ingest failed: {alone.outcome}"
     assert not quiet.not_2xx(), "ingest failed with no sync running (see above)"
     assert during.answers, "no order was sent during the sync"
     assert not during.unretryable(), "ingest answered errors (not 503 + Retry-After) during the sync (see above)"
