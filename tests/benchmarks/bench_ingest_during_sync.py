@@ -77,6 +77,7 @@ ROWS = env_int("SHOPRELAY_BENCH_ROWS", 1_000_000)
 QUIET_SECONDS = env_int("SHOPRELAY_BENCH_QUIET_SECONDS", 30)
 CLIENTS = env_int("SHOPRELAY_BENCH_SYNC_CLIENTS", 2)
 PROBE_RATE = float(os.environ.get("SHOPRELAY_BENCH_PROBE_RATE", "") or 10)
+MAX_RETRY_WAIT_S = 5.0  # a closed-loop client answered 503 + Retry-After waits that long, at most
 PROBE_CONNECTIONS = 64  # the probe's requests in flight at most (a stall of 6 s at 10/s fills 60)
 WEB_WORKERS = env_int("SHOPRELAY_BENCH_WEB_WORKERS", 1)
 SYNC_VIA = os.environ.get("SHOPRELAY_BENCH_SYNC_VIA", "cli")
@@ -149,7 +150,10 @@ class OrderPoster:
 
         def client() -> None:
             while not stop.is_set():
-                record(self._post(probe=False, due=time.perf_counter()))
+                answer = self._post(probe=False, due=time.perf_counter())
+                record(answer)
+                if answer.status == 503 and answer.retry_after:  # as a store would: wait before the next one
+                    stop.wait(min(retry_seconds(answer.retry_after), MAX_RETRY_WAIT_S))
 
         def probe(pool: ThreadPoolExecutor) -> None:
             first = time.perf_counter()
@@ -197,6 +201,13 @@ class OrderPoster:
         seconds = time.perf_counter() - due
         detail = "" if 200 <= response.status < 300 else text[:200].decode("utf-8", "replace")
         return Answer(probe, due, seconds, response.status, response.getheader("Retry-After"), detail)
+
+
+def retry_seconds(value: str) -> float:
+    try:
+        return max(0.0, float(value))
+    except ValueError:  # an HTTP date: not worth parsing for a benchmark
+        return 1.0
 
 
 def timed_stop(seconds: float) -> threading.Event:
