@@ -6,7 +6,7 @@ its copy in the database, written when the pause starts, so a flushed Redis cann
 shorten it.
 
 Revision ID: b2d5f1e6c002
-Revises: 5c1f0a7d2b93
+Revises: a1c4e0d5b001
 Create Date: 2026-12-03 08:30:00
 
 """
@@ -14,7 +14,7 @@ from alembic import op
 import sqlalchemy as sa
 
 revision = 'b2d5f1e6c002'
-down_revision = '5c1f0a7d2b93'
+down_revision = 'a1c4e0d5b001'
 branch_labels = None
 depends_on = None
 

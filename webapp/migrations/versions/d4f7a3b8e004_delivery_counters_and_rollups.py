@@ -7,7 +7,7 @@ the dashboard's totals stay as they were. The counters start from the rows that
 exist today (one pass over them here).
 
 Revision ID: d4f7a3b8e004
-Revises: 5c1f0a7d2b93
+Revises: b2d5f1e6c002
 Create Date: 2026-12-03 08:40:00
 
 """
@@ -15,7 +15,7 @@ from alembic import op
 import sqlalchemy as sa
 
 revision = 'd4f7a3b8e004'
-down_revision = '5c1f0a7d2b93'
+down_revision = 'b2d5f1e6c002'
 branch_labels = None
 depends_on = None
 
