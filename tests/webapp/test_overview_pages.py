@@ -20,7 +20,11 @@ from webapp.services.overview_stats import first_order_id_since, window_stats
 from webapp.services.revenue_by_day import revenue_by_day
 from webapp.services.time_buckets import make_window
 
-NOW = datetime.now(UTC)
+
+
+def _now() -> datetime:
+    """The test's own clock: a module-level one is a quarter of an hour old by the end of the suite."""
+    return datetime.now(UTC)
 
 
 def _destination(name: str = "Klaviyo main"):  # noqa: ANN202
@@ -28,8 +32,9 @@ def _destination(name: str = "Klaviyo main"):  # noqa: ANN202
         name=name, kind="webhook", credentials={"url": "http://127.0.0.1:9/hook", "secret": "hook-secret-1"}))
 
 
-def _event(db, destination, state: str, n: int, *, created: datetime = NOW,  # noqa: ANN001
+def _event(db, destination, state: str, n: int, *, created: datetime | None = None,  # noqa: ANN001
            delivered_after: float | None = None, due: datetime | None = None) -> Event:
+    created = created or _now()
     event = Event(destination_id=destination.id, name="placed_order", unique_id=f"{state}-{n}", payload={},
                   state=state, created_at=created, occurred_at=created, next_attempt_at=due or created,
                   delivered_at=created + timedelta(seconds=delivered_after) if delivered_after is not None else None)
@@ -37,10 +42,10 @@ def _event(db, destination, state: str, n: int, *, created: datetime = NOW,  # n
     return event
 
 
-def _order(db, n: int, total: str, *, currency: str = "USD", status: str = "placed", placed: datetime = NOW,
+def _order(db, n: int, total: str, *, currency: str = "USD", status: str = "placed", placed: datetime | None = None,
            created: datetime | None = None) -> Order:  # noqa: ANN001
-    order = Order(external_id=f"o-{n}", status=status, currency=currency, total=Decimal(total), placed_at=placed,
-                  data={}, created_at=created or NOW)
+    order = Order(external_id=f"o-{n}", status=status, currency=currency, total=Decimal(total),
+                  placed_at=placed or _now(), data={}, created_at=created or _now())
     db.session.add(order)
     return order
 
@@ -118,15 +123,15 @@ def test_failed_feed_build_and_unfetched_feed_are_listed(logged_in, db):
     db.session.add_all([failing, unfetched, fetched])
     db.session.flush()
     db.session.add(FeedBuild(feed_id=failing.id, status="failed", error="OSError: disk full"))
-    published = FeedBuild(feed_id=unfetched.id, status="succeeded", finished_at=NOW - timedelta(hours=30))
-    fresh = FeedBuild(feed_id=fetched.id, status="succeeded", finished_at=NOW - timedelta(hours=30))
+    published = FeedBuild(feed_id=unfetched.id, status="succeeded", finished_at=_now() - timedelta(hours=30))
+    fresh = FeedBuild(feed_id=fetched.id, status="succeeded", finished_at=_now() - timedelta(hours=30))
     db.session.add_all([published, fresh])
     db.session.flush()
     unfetched.published_build_id, fetched.published_build_id = published.id, fresh.id
     db.session.add(FeedFetch(feed_id=fetched.id, path="/x", status=200, user_agent="Klaviyo/1.0",
-                             fetched_at=NOW - timedelta(hours=2)))
+                             fetched_at=_now() - timedelta(hours=2)))
     db.session.add(FeedFetch(feed_id=unfetched.id, path="/x", status=401, user_agent="Sendlane",
-                             fetched_at=NOW - timedelta(hours=2)))  # refused: does not count as fetched
+                             fetched_at=_now() - timedelta(hours=2)))  # refused: does not count as fetched
     db.session.commit()
     html = _page(logged_in)
     attention = _attention(html)
@@ -139,8 +144,7 @@ def test_failed_feed_build_and_unfetched_feed_are_listed(logged_in, db):
 
 def test_overdue_pending_events_are_listed(logged_in, db):
     destination = _destination()
-    # Aged from now, not from NOW: NOW is fixed at import, and the whole suite runs for a quarter of an hour.
-    _event(db, destination, "pending", 1, created=datetime.now(UTC) - timedelta(minutes=40))
+    _event(db, destination, "pending", 1, created=_now() - timedelta(minutes=40))
     db.session.commit()
     attention = _attention(_page(logged_in))
     assert "Klaviyo main is falling behind" in attention
@@ -149,7 +153,7 @@ def test_overdue_pending_events_are_listed(logged_in, db):
 
 def test_a_recent_pending_event_is_not_a_problem(logged_in, db):
     destination = _destination()
-    _event(db, destination, "pending", 1, created=NOW - timedelta(minutes=2))
+    _event(db, destination, "pending", 1, created=_now() - timedelta(minutes=2))
     db.session.commit()
     assert "falling behind" not in _attention(_page(logged_in))
 
@@ -187,14 +191,14 @@ def test_redis_down_still_renders_with_an_attention_item(app, logged_in):
 def test_kpis_match_a_hand_checked_fixture(app, db):
     destination = _destination()
     # Stored in time order (ids grow with created_at, as they do in production).
-    _order(db, 5, "7.25", placed=NOW - timedelta(days=3), created=NOW - timedelta(days=3))  # 7 d only
+    _order(db, 5, "7.25", placed=_now() - timedelta(days=3), created=_now() - timedelta(days=3))  # 7 d only
     _order(db, 1, "10.00")
-    _order(db, 2, "20.50", placed=NOW - timedelta(hours=1))
+    _order(db, 2, "20.50", placed=_now() - timedelta(hours=1))
     _order(db, 3, "99.00", status="pending")                      # not revenue
     _order(db, 4, "5.00", currency="EUR", status="cancelled")      # placed, counts (gross)
     for n in range(1, 11):  # delivered after 1..10 s: p50 = 5.5 s, p95 = 9.55 s
-        _event(db, destination, "delivered", n, created=NOW - timedelta(minutes=30), delivered_after=n)
-    _event(db, destination, "delivered", 99, created=NOW - timedelta(days=3), delivered_after=100)
+        _event(db, destination, "delivered", n, created=_now() - timedelta(minutes=30), delivered_after=n)
+    _event(db, destination, "delivered", 99, created=_now() - timedelta(days=3), delivered_after=100)
     for n, state in enumerate(("retrying", "retrying", "rejected", "dead", "pending", "skipped")):
         _event(db, destination, state, n)
     db.session.commit()
@@ -225,18 +229,18 @@ def test_kpis_match_a_hand_checked_fixture(app, db):
 @both_databases
 def test_first_order_id_since_finds_the_window_boundary(app, db):
     for n in range(1, 21):
-        _order(db, n, "1.00", created=NOW - timedelta(hours=21 - n))
+        _order(db, n, "1.00", created=_now() - timedelta(hours=21 - n))
     db.session.commit()
     ids = {o.external_id: o.id for o in db.session.query(Order)}
-    assert first_order_id_since(NOW - timedelta(hours=5, minutes=30)) == ids["o-16"]
-    assert first_order_id_since(NOW + timedelta(hours=1)) is None
-    assert first_order_id_since(NOW - timedelta(days=30)) == ids["o-1"]
+    assert first_order_id_since(_now() - timedelta(hours=5, minutes=30)) == ids["o-16"]
+    assert first_order_id_since(_now() + timedelta(hours=1)) is None
+    assert first_order_id_since(_now() - timedelta(days=30)) == ids["o-1"]
 
 
 def test_overview_with_data_renders_cards_and_charts(logged_in, db):
     destination = _destination()
     _order(db, 1, "10.00")
-    _order(db, 2, "12.00", currency="EUR", placed=NOW - timedelta(days=2))
+    _order(db, 2, "12.00", currency="EUR", placed=_now() - timedelta(days=2))
     _event(db, destination, "delivered", 1, delivered_after=2)
     _event(db, destination, "dead", 2)
     db.session.commit()
@@ -253,8 +257,8 @@ def test_overview_with_data_renders_cards_and_charts(logged_in, db):
 
 def test_window_toggle_returns_only_the_fragment(logged_in, db):
     destination = _destination()
-    _order(db, 1, "10.00", placed=NOW - timedelta(days=3), created=NOW - timedelta(days=3))
-    _event(db, destination, "delivered", 1, created=NOW - timedelta(days=3), delivered_after=1)
+    _order(db, 1, "10.00", placed=_now() - timedelta(days=3), created=_now() - timedelta(days=3))
+    _event(db, destination, "delivered", 1, created=_now() - timedelta(days=3), delivered_after=1)
     db.session.commit()
     response = logged_in.get("/?window=7d", headers={"HX-Request": "true"})
     html = response.get_data(as_text=True)
@@ -276,15 +280,16 @@ def test_unknown_window_falls_back_to_24h(logged_in, db):
 
 
 def test_revenue_by_day_caches_closed_days_and_keeps_today_live(app, db, redis):
-    _order(db, 1, "10.00", placed=NOW - timedelta(days=2))
-    _order(db, 2, "4.00")
+    now = _now()  # every order placed before the window is taken, as on a live page
+    _order(db, 1, "10.00", placed=now - timedelta(days=2))
+    _order(db, 2, "4.00", placed=now)
     db.session.commit()
     days = make_window("30d")
     first = revenue_by_day(days)["USD"]
     assert len(first) == 30 and (first[-3], first[-1], sum(first)) == (Decimal("10"), Decimal("4"), Decimal("14"))
     # A new order today shows at once; a late one for a closed day waits for the cache to expire.
-    _order(db, 3, "1.00")
-    _order(db, 4, "100.00", placed=NOW - timedelta(days=2))
+    _order(db, 3, "1.00", placed=now)
+    _order(db, 4, "100.00", placed=now - timedelta(days=2))
     db.session.commit()
     second = revenue_by_day(days)["USD"]
     assert (second[-3], second[-1]) == (Decimal("10"), Decimal("5"))
