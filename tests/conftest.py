@@ -20,6 +20,9 @@ from flask import Flask
 from flask.testing import FlaskClient
 from redis import Redis
 
+from tests import fixtures
+from tests.local_http import http_server  # noqa: F401 - a fixture for every test folder
+
 REDIS_URL = os.environ.get("SHOPRELAY_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
 POSTGRES_URL = os.environ.get("SHOPRELAY_TEST_POSTGRES_URL")
 
@@ -177,3 +180,9 @@ def csrf_token(client: FlaskClient, path: str = "/") -> str:
         r'name="csrf_token" value="([^"]+)"', html)
     assert match, f"no CSRF token on {path}"
     return match.group(1)
+
+
+@pytest.fixture
+def source_samples() -> dict[str, tuple[bytes, dict[str, object]]]:
+    """kind -> (file content, reader options) of a small valid source."""
+    return fixtures.source_samples()

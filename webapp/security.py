@@ -96,7 +96,7 @@ def find_api_key(plain: str) -> sa.Row | None:
 
 @cache
 def _key_query() -> sa.Select:
-    """Built once (webapp.services.statements): this runs on every API request."""
+    """Built once (webapp.services.platform.statements): this runs on every API request."""
     return (sa.select(_KEYS.c.id, _KEYS.c.name, _KEYS.c.prefix, _KEYS.c.last_used_at)
             .where(_KEYS.c.key_hash == sa.bindparam("key_hash"), _KEYS.c.revoked_at.is_(None)))
 

@@ -47,7 +47,7 @@ def test_bad_input_is_rejected_clearly(client):
 
 
 def test_rate_limit_per_address(client, monkeypatch):
-    from webapp.services import onsite
+    from webapp.services.orders import onsite
 
     monkeypatch.setattr(onsite, "PER_IP_PER_MINUTE", 3)
     codes = [_collect(client, event="active_on_site").status_code for _ in range(5)]

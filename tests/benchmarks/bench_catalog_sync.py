@@ -90,8 +90,8 @@ def app_sync(database_url: str, instance: Path, path: Path) -> Measured:
     from webapp.extensions import db
     from webapp.models import Source
     from webapp.schemas.sources import SourceCreate
-    from webapp.services.catalog_sync import request_sync, run_sync
-    from webapp.services.sources import create_source, save_upload
+    from webapp.services.catalog.sources import create_source, save_upload
+    from webapp.services.catalog.sync import request_sync, run_sync
 
     app = make_app(database_url, instance)
     with app.app_context():

@@ -234,7 +234,7 @@ def time_page(client: Any, log: StatementLog, name: str, path: str,
 def forget_contacts_summary() -> None:
     from redis import Redis
 
-    from webapp.services.contact_insights import SUMMARY_KEY
+    from webapp.services.contacts.insights import SUMMARY_KEY
 
     with Redis.from_url(REDIS_URL) as connection:
         connection.delete(SUMMARY_KEY)

@@ -63,8 +63,8 @@ def seed_catalog(database_url: str, instance: Path, start: int, stop: int) -> Me
     from webapp.models import Feed, Product, Source
     from webapp.schemas.feeds import FeedCreate
     from webapp.schemas.sources import SourceCreate
-    from webapp.services.feeds import create_feed
-    from webapp.services.sources import create_source
+    from webapp.services.catalog.sources import create_source
+    from webapp.services.publishing.feeds import create_feed
 
     app = make_app(database_url, instance)
     with app.app_context(), Stopwatch() as watch:
@@ -124,7 +124,7 @@ def app_build(database_url: str, instance: Path, slug: str) -> Measured:
 
     from webapp.extensions import db
     from webapp.models import Feed
-    from webapp.services.feed_builds import request_build, run_build
+    from webapp.services.publishing.builds import request_build, run_build
 
     app = make_app(database_url, instance)
     with app.app_context():

@@ -5,7 +5,7 @@ from __future__ import annotations
 from tests.e2e.conftest import screenshot
 from tests.fixtures import WOOCOMMERCE_SAMPLE
 from webapp.schemas.feeds import FeedCreate
-from webapp.services.feeds import create_feed
+from webapp.services.publishing.feeds import create_feed
 
 
 def test_missing_store_url_warns_and_the_empty_build_is_held(logged_in_page, worker, db) -> None:  # noqa: ANN001

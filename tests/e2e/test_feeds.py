@@ -6,7 +6,7 @@ import re
 
 from tests.e2e.conftest import screenshot
 from webapp.schemas.products import ProductPush
-from webapp.services.product_push import apply_push
+from webapp.services.catalog.product_push import apply_push
 
 
 def _catalog() -> None:

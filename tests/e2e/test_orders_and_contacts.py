@@ -10,7 +10,7 @@ from playwright.sync_api import expect
 
 from tests.e2e.conftest import screenshot as save_screenshot
 from tests.factories import make_order
-from tests.webapp.test_orders_pages import FlakyHook, post_orders, webhook_destination
+from tests.webapp.orders.test_orders_pages import FlakyHook, post_orders, webhook_destination
 from webapp.models import Event
 
 

@@ -8,7 +8,7 @@ from decimal import Decimal
 from tests.e2e.conftest import screenshot
 from webapp.models import Event, Order
 from webapp.schemas.destinations import DestinationCreate
-from webapp.services.destinations import create_destination, pause_destination
+from webapp.services.delivery.destinations import create_destination, pause_destination
 
 
 def _seed(db) -> None:  # noqa: ANN001

@@ -69,9 +69,9 @@ def test_held_sync_and_live_progress(logged_in_page, tmp_path: Path, worker, db)
 
     from webapp.models import SyncRun, utcnow
     from webapp.schemas.sources import SourceCreate
-    from webapp.services.catalog_sync import request_sync
-    from webapp.services.progress import set_progress
-    from webapp.services.sources import create_source, save_upload
+    from webapp.services.catalog.sources import create_source, save_upload
+    from webapp.services.catalog.sync import request_sync
+    from webapp.services.platform.progress import set_progress
 
     page = logged_in_page
     page.goto("/sources/new")

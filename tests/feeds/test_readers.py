@@ -8,7 +8,7 @@ import pytest
 from feeds.product import Product, RowProblem, SourceError
 from feeds.readers import READER_KINDS, inspect_source, preview_products, read_products
 from feeds.readers.xml_reader import iter_items
-from tests.feeds.conftest import GOOGLE_RSS_SAMPLE, SHOPIFY_PAGE
+from tests.fixtures import GOOGLE_RSS_SAMPLE, SHOPIFY_PAGE
 
 
 def write(tmp_path: Path, name: str, content: bytes | str) -> Path:

@@ -3,7 +3,7 @@ from pathlib import Path
 
 from feeds.product import Product, RowProblem
 from feeds.readers import inspect_source, read_products
-from tests.feeds.conftest import WOOCOMMERCE_SAMPLE
+from tests.fixtures import WOOCOMMERCE_SAMPLE
 
 HEADER = ("ID,Type,SKU,Name,Published,Description,\"Short description\",\"Date sale price starts\","
           "\"Date sale price ends\",\"In stock?\",Stock,\"Sale price\",\"Regular price\",Categories,Images,"

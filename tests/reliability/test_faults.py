@@ -167,7 +167,7 @@ def prepare_catalog(stack: Stack, rows: int) -> dict[str, int]:
     from webapp import create_app
     from webapp.extensions import db
     from webapp.models import Source
-    from webapp.services.sources import save_upload
+    from webapp.services.catalog.sources import save_upload
 
     response = stack.post_json("/api/v1/sources", {"name": "Catalog", "kind": "csv"})
     assert response.status_code == 201, response.text

@@ -83,7 +83,7 @@ def test_delivery_counters_start_from_the_rows_already_stored(tmp_path):
                     "INSERT INTO delivery_attempts (event_id, destination_id, attempted_at, outcome, duration_ms) "
                     f"VALUES ({n + 1}, 1, '2026-01-01', '{'delivered' if state == 'delivered' else 'retry'}', 5)"))
         upgrade_to(directory=MIGRATIONS)
-        from webapp.services.delivery_counters import totals
+        from webapp.services.delivery.counters import totals
 
         counters = totals()[1]
         db.engine.dispose()

@@ -11,7 +11,7 @@ from flask import g
 from tests.conftest import csrf_token
 from webapp.models import ApiKey, User
 from webapp.security import create_user
-from webapp.services.instance_info import redact_url
+from webapp.services.overview.instance_info import redact_url
 
 HTMX = {"HX-Request": "true"}
 

@@ -172,7 +172,7 @@ def test_a_pause_written_by_a_run_keeps_an_earlier_pause_time(app, db, make_dest
 
 @both_databases
 def test_set_based_rollup_matches_the_python_rule(app, api, db, make_destination):
-    from webapp.services.order_rollup import refresh_delivery_state, rollup
+    from webapp.services.orders.rollup import refresh_delivery_state, rollup
 
     make_destination("webhook", events=["placed_order"])
     make_destination("sendlane", events=["placed_order"])

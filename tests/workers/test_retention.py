@@ -12,12 +12,12 @@ import sqlalchemy as sa
 from tests.conftest import both_databases
 from tests.factories import make_order
 from webapp.models import Contact, ContactLtv, DeliveryAttempt, DeliveryRequest, Event, utcnow
-from webapp.services.contact_insights import events_by_platform
-from webapp.services.destination_queries import event_counts
-from webapp.services.metrics import render_metrics
-from webapp.services.overview_stats import window_stats
-from webapp.services.retention import prune
-from webapp.services.time_buckets import make_window
+from webapp.services.contacts.insights import events_by_platform
+from webapp.services.delivery.queries import event_counts
+from webapp.services.delivery.retention import prune
+from webapp.services.overview.metrics import render_metrics
+from webapp.services.overview.stats import window_stats
+from webapp.services.platform.time_buckets import make_window
 
 COUNTER_LINE = re.compile(r"^shoprelay_(delivery_attempts_total|delivery_latency_seconds_\w+|events)\{")
 

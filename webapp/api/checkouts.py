@@ -8,7 +8,7 @@ from webapp.api import bp
 from webapp.api.common import json_body, validate
 from webapp.schemas.checkouts import CanonicalCheckout
 from webapp.security import api_key_required
-from webapp.services.checkouts import record_checkout
+from webapp.services.orders.checkouts import record_checkout
 
 
 @bp.post("/checkouts")

@@ -10,8 +10,8 @@ from webapp.api.common import not_found
 from webapp.extensions import db
 from webapp.models import Contact
 from webapp.security import api_key_required
-from webapp.services.contact_views import contact_json
-from webapp.services.rfm import live_rfm
+from webapp.services.contacts.rfm import live_rfm
+from webapp.services.contacts.views import contact_json
 
 
 @bp.get("/contacts/<path:email>")

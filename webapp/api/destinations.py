@@ -14,8 +14,8 @@ from webapp.models import Destination
 from webapp.schemas.destinations import DestinationCreate, DestinationUpdate
 from webapp.schemas.errors import ApiError, problem
 from webapp.security import api_key_required
-from webapp.services import delivery_ops
-from webapp.services.destinations import (
+from webapp.services.delivery import retries as delivery_ops
+from webapp.services.delivery.destinations import (
     create_destination,
     destination_json,
     pause_destination,

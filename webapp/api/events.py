@@ -11,8 +11,8 @@ from webapp.extensions import db
 from webapp.models import Event, Order
 from webapp.schemas.errors import ApiError, problem
 from webapp.security import api_key_required
-from webapp.services import delivery_ops
-from webapp.services.order_views import event_json
+from webapp.services.delivery import retries as delivery_ops
+from webapp.services.orders.views import event_json
 
 
 @bp.post("/events/<int:event_id>/retry")

@@ -11,8 +11,15 @@ from webapp.extensions import db
 from webapp.models import Feed, FeedBuild
 from webapp.schemas.feeds import FeedCreate, FeedUpdate
 from webapp.security import api_key_required
-from webapp.services.feed_builds import BuildAlreadyRunning, request_build
-from webapp.services.feeds import build_json, create_feed, delete_feed, feed_json, rotate_token, update_feed
+from webapp.services.publishing.builds import BuildAlreadyRunning, request_build
+from webapp.services.publishing.feeds import (
+    build_json,
+    create_feed,
+    delete_feed,
+    feed_json,
+    rotate_token,
+    update_feed,
+)
 
 
 def _get(feed_id: int) -> Feed:

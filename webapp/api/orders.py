@@ -11,8 +11,8 @@ from webapp.extensions import db
 from webapp.models import Order
 from webapp.schemas.orders import parse_orders_payload
 from webapp.security import api_key_required
-from webapp.services.ingest import ingest_orders
-from webapp.services.order_views import order_json
+from webapp.services.orders.ingest import ingest_orders
+from webapp.services.orders.views import order_json
 
 
 @bp.post("/orders")

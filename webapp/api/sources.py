@@ -13,9 +13,8 @@ from webapp.schemas.errors import ApiError, problem
 from webapp.schemas.products import ProductPush
 from webapp.schemas.sources import SourceCreate, SourceUpdate
 from webapp.security import api_key_required
-from webapp.services.catalog_sync import SyncAlreadyRunning, request_sync
-from webapp.services.product_push import apply_push
-from webapp.services.sources import (
+from webapp.services.catalog.product_push import apply_push
+from webapp.services.catalog.sources import (
     create_source,
     delete_source,
     run_json,
@@ -23,6 +22,7 @@ from webapp.services.sources import (
     source_warnings,
     update_source,
 )
+from webapp.services.catalog.sync import SyncAlreadyRunning, request_sync
 
 
 def _saved(source: Source) -> dict:

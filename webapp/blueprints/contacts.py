@@ -7,13 +7,13 @@ from flask import Response, abort, flash, redirect, request, stream_with_context
 from webapp.blueprints.common import dashboard_blueprint, is_htmx, render_page_or_partial
 from webapp.extensions import db
 from webapp.models import Contact, utcnow
-from webapp.services import contact_insights as insights
-from webapp.services.charts import bar_chart, line_chart
-from webapp.services.contact_export import export_csv
-from webapp.services.contact_queries import COLUMNS, ContactFilters, any_contacts, list_contacts
-from webapp.services.contact_views import rfm_json
-from webapp.services.ltv import ltv_json
-from webapp.services.rfm import SEGMENTS, refresh_rfm
+from webapp.services.contacts import insights
+from webapp.services.contacts.export import export_csv
+from webapp.services.contacts.ltv import ltv_json
+from webapp.services.contacts.queries import COLUMNS, ContactFilters, any_contacts, list_contacts
+from webapp.services.contacts.rfm import SEGMENTS, refresh_rfm
+from webapp.services.contacts.views import rfm_json
+from webapp.services.platform.charts import bar_chart, line_chart
 
 bp = dashboard_blueprint("contacts", __name__, url_prefix="/contacts")
 

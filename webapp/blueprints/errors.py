@@ -10,7 +10,7 @@ from flask import Flask, jsonify, render_template, request
 from flask_wtf.csrf import CSRFError
 from werkzeug.exceptions import HTTPException
 
-from webapp.services.db_unavailable import RETRY_AFTER_SECONDS, DatabaseBusy, is_unavailable
+from webapp.services.platform.db_unavailable import RETRY_AFTER_SECONDS, DatabaseBusy, is_unavailable
 
 log = logging.getLogger(__name__)
 JSON_PATHS = ("/api/", "/feeds/", "/t/")

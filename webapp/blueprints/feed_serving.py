@@ -5,7 +5,7 @@ from __future__ import annotations
 from flask import Blueprint, Response, jsonify, request, send_file
 
 from feeds.writers import FEED_FORMATS
-from webapp.services.feed_serving import check_basic_auth, choose_encoding, log_fetch, resolve
+from webapp.services.publishing.serving import check_basic_auth, choose_encoding, log_fetch, resolve
 
 bp = Blueprint("feed_serving", __name__)
 

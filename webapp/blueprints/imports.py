@@ -7,8 +7,8 @@ from flask import flash, redirect, render_template, request, url_for
 from webapp.blueprints.common import dashboard_blueprint, is_htmx
 from webapp.extensions import db
 from webapp.models import ImportRun
-from webapp.services.import_uploads import queue_import, recent_imports, save_import_file
-from webapp.services.progress import get_progress
+from webapp.services.orders.import_uploads import queue_import, recent_imports, save_import_file
+from webapp.services.platform.progress import get_progress
 
 bp = dashboard_blueprint("imports", __name__, url_prefix="/imports")
 

@@ -7,7 +7,7 @@ from redis import Redis
 from redis.exceptions import RedisError
 
 from webapp.blueprints.common import dashboard_blueprint, is_htmx
-from webapp.services.jobs_info import JobsOverview, delete_failed, jobs_overview, requeue_failed
+from webapp.services.overview.jobs_info import JobsOverview, delete_failed, jobs_overview, requeue_failed
 
 bp = dashboard_blueprint("jobs", __name__, url_prefix="/jobs")
 

@@ -10,7 +10,7 @@ from flask import Blueprint, Response, current_app, jsonify, request, send_from_
 from webapp.extensions import csrf
 from webapp.schemas.errors import error_list
 from webapp.schemas.onsite import Collect
-from webapp.services.onsite import allowed, collect
+from webapp.services.orders.onsite import allowed, collect
 
 bp = Blueprint("onsite", __name__)
 csrf.exempt(bp)

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from flask import Blueprint, Response, jsonify
 
-from webapp.services.health import check_health
-from webapp.services.metrics import render_metrics
+from webapp.services.overview.health import check_health
+from webapp.services.overview.metrics import render_metrics
 
 bp = Blueprint("ops", __name__)
 

@@ -9,8 +9,15 @@ from werkzeug.wrappers import Response
 from webapp.blueprints.common import dashboard_blueprint, is_htmx, render_page_or_partial
 from webapp.extensions import db
 from webapp.models import Destination, Order
-from webapp.services import delivery_ops
-from webapp.services.order_queries import (
+from webapp.services.delivery import retries as delivery_ops
+from webapp.services.delivery.timelines import (
+    anomalies,
+    event_view,
+    find_order,
+    order_deliveries,
+    status_steps,
+)
+from webapp.services.orders.queries import (
     DELIVERY_STATES,
     SORTS,
     STATUSES,
@@ -18,13 +25,6 @@ from webapp.services.order_queries import (
     any_orders,
     destination_choices,
     list_orders,
-)
-from webapp.services.order_timeline import (
-    anomalies,
-    event_view,
-    find_order,
-    order_deliveries,
-    status_steps,
 )
 
 bp = dashboard_blueprint("orders", __name__, url_prefix="/orders")

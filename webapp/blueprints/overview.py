@@ -7,14 +7,14 @@ from typing import Any
 from flask import render_template, request
 
 from webapp.blueprints.common import dashboard_blueprint, is_htmx
-from webapp.services import charts
-from webapp.services.attention import attention_items
-from webapp.services.catalog_freshness import feed_freshness, source_freshness
-from webapp.services.onboarding import is_empty_instance, setup_steps
-from webapp.services.overview_stats import window_stats
-from webapp.services.revenue_by_day import revenue_by_day
-from webapp.services.runtime_status import runtime_status
-from webapp.services.time_buckets import DEFAULT_WINDOW, make_window, without_jit
+from webapp.services.overview.attention import attention_items
+from webapp.services.overview.catalog_freshness import feed_freshness, source_freshness
+from webapp.services.overview.onboarding import is_empty_instance, setup_steps
+from webapp.services.overview.revenue_by_day import revenue_by_day
+from webapp.services.overview.runtime_status import runtime_status
+from webapp.services.overview.stats import window_stats
+from webapp.services.platform import charts
+from webapp.services.platform.time_buckets import DEFAULT_WINDOW, make_window, without_jit
 
 bp = dashboard_blueprint("overview", __name__)
 

@@ -15,7 +15,9 @@ from flask_login import current_user
 
 from webapp.blueprints.common import dashboard_blueprint, is_htmx
 from webapp.security import create_api_key, create_user, revoke_api_key
-from webapp.services.accounts import (
+from webapp.services.overview.instance_info import instance_info
+from webapp.services.overview.runtime_status import runtime_status
+from webapp.services.platform.accounts import (
     AccountError,
     form_errors,
     get_user,
@@ -24,8 +26,6 @@ from webapp.services.accounts import (
     set_user_active,
     set_user_admin,
 )
-from webapp.services.instance_info import instance_info
-from webapp.services.runtime_status import runtime_status
 
 bp = dashboard_blueprint("settings", __name__, url_prefix="/settings")
 

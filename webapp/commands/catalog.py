@@ -18,7 +18,7 @@ GROUPS = (sources, feeds)
 def sync_command(source_id: int, confirm_removals: bool) -> None:
     """Sync a source now and print the counts (the same run a worker would do)."""
     from webapp.models import Source
-    from webapp.services.catalog_sync import SyncAlreadyRunning, request_sync, run_sync
+    from webapp.services.catalog.sync import SyncAlreadyRunning, request_sync, run_sync
 
     source = db.session.get(Source, source_id)
     if source is None:
@@ -40,7 +40,7 @@ def sync_command(source_id: int, confirm_removals: bool) -> None:
 def build_command(feed_id: int) -> None:
     """Build a feed now and print the validation summary."""
     from webapp.models import Feed
-    from webapp.services.feed_builds import BuildAlreadyRunning, request_build, run_build
+    from webapp.services.publishing.builds import BuildAlreadyRunning, request_build, run_build
 
     feed = db.session.get(Feed, feed_id)
     if feed is None:

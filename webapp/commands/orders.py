@@ -20,7 +20,7 @@ GROUPS = (orders, contacts)
 @click.option("--batch-size", default=100, show_default=True, help="Orders per transaction.")
 def import_command(file: Path, historical: bool, batch_size: int) -> None:
     """Import past orders from JSON Lines or CSV; rerun the same command to resume after an interruption."""
-    from webapp.services.order_import import run_import, start_or_resume
+    from webapp.services.orders.imports import run_import, start_or_resume
 
     run = start_or_resume(file, historical)
     if run.position:
@@ -41,8 +41,8 @@ def import_command(file: Path, historical: bool, batch_size: int) -> None:
 @contacts.command("recompute")
 def recompute_command() -> None:
     """Rebuild every contact's LTV from its orders (gives the same numbers as ingest) and refresh RFM."""
-    from webapp.services.ltv import recompute_all
-    from webapp.services.rfm import refresh_rfm
+    from webapp.services.contacts.ltv import recompute_all
+    from webapp.services.contacts.rfm import refresh_rfm
 
     count = recompute_all()
     scored = refresh_rfm()

@@ -14,12 +14,12 @@ from webapp.schemas.destinations import DestinationCreate
 from webapp.schemas.feeds import FeedCreate
 from webapp.schemas.orders import parse_orders_payload
 from webapp.schemas.products import ProductPush
-from webapp.services.destinations import create_destination
-from webapp.services.feed_builds import BuildAlreadyRunning, request_build, run_build
-from webapp.services.feeds import create_feed
-from webapp.services.ingest import ingest_orders
-from webapp.services.product_push import apply_push
-from webapp.services.rfm import refresh_rfm
+from webapp.services.catalog.product_push import apply_push
+from webapp.services.contacts.rfm import refresh_rfm
+from webapp.services.delivery.destinations import create_destination
+from webapp.services.orders.ingest import ingest_orders
+from webapp.services.publishing.builds import BuildAlreadyRunning, request_build, run_build
+from webapp.services.publishing.feeds import create_feed
 
 CATALOG = [
     ("Ceramic mug", "Kitchen", "Northfield", 14), ("Espresso cup set", "Kitchen", "Northfield", 29),

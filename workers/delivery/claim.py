@@ -22,7 +22,7 @@ from sqlalchemy.dialects.postgresql import ARRAY
 from webapp.extensions import db
 from webapp.models import Event
 from webapp.models.base import UtcDateTime
-from webapp.services.statements import dialect_name, per_dialect
+from webapp.services.platform.statements import dialect_name, per_dialect
 
 RETRYABLE = ("pending", "retrying")
 BLOCKING = ("pending", "retrying", "in_flight")

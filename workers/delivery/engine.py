@@ -26,7 +26,7 @@ from redis import Redis
 
 from webapp.extensions import db
 from webapp.models import Destination
-from webapp.services.crypto import decrypt_json
+from webapp.services.platform.crypto import decrypt_json
 from workers import shutdown
 from workers.delivery import claim, outcomes
 from workers.delivery.claim import ClaimedEvent

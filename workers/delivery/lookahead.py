@@ -16,7 +16,7 @@ from typing import Generic, TypeVar
 
 from flask import Flask
 
-from webapp.services.statements import dialect_name
+from webapp.services.platform.statements import dialect_name
 
 T = TypeVar("T")
 

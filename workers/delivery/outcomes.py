@@ -19,10 +19,10 @@ import sqlalchemy as sa
 
 from webapp.extensions import db
 from webapp.models import DeliveryAttempt, DeliveryRequest, Event
-from webapp.services import delivery_counters
-from webapp.services.crypto import redact
-from webapp.services.order_rollup import refresh_delivery_state
-from webapp.services.statements import dialect_name
+from webapp.services.delivery import counters as delivery_counters
+from webapp.services.orders.rollup import refresh_delivery_state
+from webapp.services.platform.crypto import redact
+from webapp.services.platform.statements import dialect_name
 from workers.delivery.claim import ClaimedEvent, ids_match, pg_array
 from workers.delivery.health import write_health
 from workers.delivery.http_client import SendResult

@@ -24,7 +24,7 @@ from redis.exceptions import RedisError
 from webapp.extensions import db
 from webapp.models import Destination
 from webapp.models.base import UtcDateTime
-from webapp.services.crypto import decrypt_json
+from webapp.services.platform.crypto import decrypt_json
 from workers.destinations import get_adapter_class
 from workers.destinations.base import Classification
 

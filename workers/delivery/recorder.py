@@ -18,7 +18,7 @@ from typing import Any
 from flask import Flask
 
 from webapp.extensions import db
-from webapp.services.statements import dialect_name
+from webapp.services.platform.statements import dialect_name
 from workers.delivery import outcomes
 from workers.delivery.claim import ClaimedEvent
 from workers.delivery.policy import RetryPolicy

@@ -1,6 +1,6 @@
 """RQ job (every 5 minutes): turn stale started checkouts into abandoned-checkout events."""
 
-from webapp.services.checkouts import detect_abandoned
+from webapp.services.orders.checkouts import detect_abandoned
 
 
 def detect_abandoned_checkouts_job() -> dict:

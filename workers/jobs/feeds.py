@@ -1,6 +1,6 @@
 """RQ job: build one feed."""
 
-from webapp.services.feed_builds import run_build
+from webapp.services.publishing.builds import run_build
 
 
 def build_feed_job(build_id: int) -> dict:

@@ -5,8 +5,8 @@ from pathlib import Path
 
 from webapp.extensions import db
 from webapp.models import ImportRun
-from webapp.services.order_import import run_import
-from webapp.services.progress import set_progress
+from webapp.services.orders.imports import run_import
+from webapp.services.platform.progress import set_progress
 
 log = logging.getLogger(__name__)
 

@@ -2,7 +2,7 @@
 
 import logging
 
-from webapp.services.rfm import refresh_rfm
+from webapp.services.contacts.rfm import refresh_rfm
 
 log = logging.getLogger(__name__)
 

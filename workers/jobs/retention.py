@@ -2,7 +2,7 @@
 
 import logging
 
-from webapp.services.retention import prune
+from webapp.services.delivery.retention import prune
 
 log = logging.getLogger(__name__)
 

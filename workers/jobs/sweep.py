@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from flask import current_app
 
-from webapp.services.orphaned_runs import fail_orphaned_runs
+from webapp.services.catalog.orphaned_runs import fail_orphaned_runs
 from workers.delivery.sweeper import sweep
 from workers.queue import connect
 

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from webapp.services.catalog_dispatch import dispatch_due_syncs
-from webapp.services.catalog_sync import apply_run, run_sync
+from webapp.services.catalog.dispatch import dispatch_due_syncs
+from webapp.services.catalog.sync import apply_run, run_sync
 
 
 def sync_source_job(run_id: int) -> dict:

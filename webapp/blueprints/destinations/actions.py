@@ -13,9 +13,9 @@ from werkzeug.wrappers import Response
 
 from webapp.blueprints.common import is_htmx
 from webapp.blueprints.destinations.pages import bp, get_destination, show_context
-from webapp.services import delivery_ops
-from webapp.services.destination_queries import failed_event, parse_utc_local
-from webapp.services.destinations import pause_destination, resume_destination, test_connection
+from webapp.services.delivery import retries as delivery_ops
+from webapp.services.delivery.destinations import pause_destination, resume_destination, test_connection
+from webapp.services.delivery.queries import failed_event, parse_utc_local
 
 
 def _to_detail(destination_id: int, message: str, category: str = "success") -> Response:

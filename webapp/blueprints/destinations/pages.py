@@ -9,8 +9,8 @@ from flask import abort, flash, redirect, render_template, request, url_for
 from webapp.blueprints.common import dashboard_blueprint, render_page_or_partial
 from webapp.extensions import db
 from webapp.models import Destination
-from webapp.services.crypto import decrypt_json
-from webapp.services.destination_forms import (
+from webapp.services.delivery.destinations import rate_limited_until
+from webapp.services.delivery.forms import (
     CREDENTIAL_LABELS,
     KIND_BLURBS,
     RATE_LIMIT_LABELS,
@@ -21,14 +21,14 @@ from webapp.services.destination_forms import (
     save_changes,
     save_new,
 )
-from webapp.services.destination_queries import (
+from webapp.services.delivery.queries import (
     destination_rows,
     event_counts,
     failed_events,
     kind_label,
     request_log,
 )
-from webapp.services.destinations import rate_limited_until
+from webapp.services.platform.crypto import decrypt_json
 
 bp = dashboard_blueprint("destinations", __name__, url_prefix="/destinations")
 

@@ -14,10 +14,10 @@ from webapp.blueprints.common import is_htmx
 from webapp.blueprints.feeds.pages import bp, build_status_context, form_page, get_feed
 from webapp.extensions import db
 from webapp.models import FeedBuild
-from webapp.services.feed_builds import BuildAlreadyRunning, publish_held, request_build
-from webapp.services.feed_forms import echo_form, save_changes, save_new
-from webapp.services.feed_preview import preview_form
-from webapp.services.feeds import delete_feed, feed_url, rotate_token
+from webapp.services.publishing.builds import BuildAlreadyRunning, publish_held, request_build
+from webapp.services.publishing.feeds import delete_feed, feed_url, rotate_token
+from webapp.services.publishing.forms import echo_form, save_changes, save_new
+from webapp.services.publishing.preview import preview_form
 
 
 def _to_detail(feed_id: int, message: str, category: str = "success") -> Response:

@@ -10,8 +10,10 @@ from werkzeug.datastructures import MultiDict
 from webapp.blueprints.common import dashboard_blueprint, render_page_or_partial
 from webapp.extensions import db
 from webapp.models import Feed
-from webapp.services import feed_queries as queries
-from webapp.services.feed_forms import (
+from webapp.services.platform.progress import get_progress
+from webapp.services.publishing import queries
+from webapp.services.publishing.feeds import feed_url, part_names
+from webapp.services.publishing.forms import (
     OP_LABELS,
     OVERRIDE_FIELD_SUGGESTIONS,
     RULE_FIELD_SUGGESTIONS,
@@ -24,10 +26,8 @@ from webapp.services.feed_forms import (
     new_form,
     next_row_index,
 )
-from webapp.services.feed_forms import rule_row as rule_row_strings
-from webapp.services.feed_preview import FeedPreview, preview_form
-from webapp.services.feeds import feed_url, part_names
-from webapp.services.progress import get_progress
+from webapp.services.publishing.forms import rule_row as rule_row_strings
+from webapp.services.publishing.preview import FeedPreview, preview_form
 
 bp = dashboard_blueprint("feeds", __name__, url_prefix="/feeds")
 

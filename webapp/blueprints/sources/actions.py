@@ -5,8 +5,8 @@ from __future__ import annotations
 from flask import flash, redirect, render_template, request, url_for
 
 from webapp.blueprints.sources.pages import bp, get_source
-from webapp.services.catalog_sync import SyncAlreadyRunning, request_sync
-from webapp.services.sources import delete_source
+from webapp.services.catalog.sources import delete_source
+from webapp.services.catalog.sync import SyncAlreadyRunning, request_sync
 
 
 @bp.post("/<int:source_id>/sync")

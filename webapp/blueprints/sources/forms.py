@@ -9,8 +9,7 @@ from webapp.blueprints.common import is_htmx
 from webapp.blueprints.sources.pages import bp, get_source
 from webapp.models import Source
 from webapp.schemas.sources import SourceUpdate
-from webapp.services.catalog_sync import SyncAlreadyRunning, request_sync
-from webapp.services.source_forms import (
+from webapp.services.catalog.source_forms import (
     DELIMITERS,
     KIND_BLURBS,
     KIND_LABELS,
@@ -23,7 +22,7 @@ from webapp.services.source_forms import (
     save_new,
     upload_limit,
 )
-from webapp.services.source_preview import (
+from webapp.services.catalog.source_preview import (
     MAPPABLE_KINDS,
     TARGET_LABELS,
     MappingView,
@@ -33,7 +32,8 @@ from webapp.services.source_preview import (
     missing_required,
     preview,
 )
-from webapp.services.sources import source_warnings, update_source
+from webapp.services.catalog.sources import source_warnings, update_source
+from webapp.services.catalog.sync import SyncAlreadyRunning, request_sync
 
 
 def _flash_warnings(source: Source) -> None:

@@ -11,8 +11,8 @@ from feeds.fetch import redact
 from webapp.blueprints.common import dashboard_blueprint, is_htmx, render_page_or_partial
 from webapp.extensions import db
 from webapp.models import Source
-from webapp.services.source_forms import KIND_LABELS, credentials_summary
-from webapp.services.source_queries import (
+from webapp.services.catalog.source_forms import KIND_LABELS, credentials_summary
+from webapp.services.catalog.source_queries import (
     duration_text,
     last_good_run,
     run_history,
@@ -21,7 +21,7 @@ from webapp.services.source_queries import (
     source_rows,
     source_run,
 )
-from webapp.services.sources import latest_run
+from webapp.services.catalog.sources import latest_run
 
 bp = dashboard_blueprint("sources", __name__, url_prefix="/sources")
 UPLOAD_ENDPOINTS = ("sources.create", "sources.update")

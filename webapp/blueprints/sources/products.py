@@ -8,7 +8,7 @@ from webapp.blueprints.common import is_htmx, render_page_or_partial
 from webapp.blueprints.sources.pages import bp
 from webapp.extensions import db
 from webapp.models import Product, Source
-from webapp.services.product_queries import (
+from webapp.services.catalog.product_queries import (
     STOCK_CHOICES,
     ProductFilters,
     brand_choices,

@@ -1,0 +1,1 @@
+"""Catalog: source pages, the products browser, syncs (staged, applied, killed, beside ingest)."""

@@ -1,0 +1,130 @@
+"""kill -9 of the worker running a sync: while it reads (phase 1) nothing visible changed and the run is failed;
+while it applies (phase 2) the apply is rolled forward by another worker and the catalog ends complete, with each
+product event written once."""
+
+from __future__ import annotations
+
+import signal
+import time
+from datetime import timedelta
+
+import pytest
+import sqlalchemy as sa
+
+from tests.conftest import both_databases
+from tests.webapp.catalog.sync_helpers import big_csv, worker_process
+from webapp.models import CatalogStage, Event, Feed, FeedBuild, Product, SyncRun, utcnow
+from webapp.schemas.destinations import DestinationCreate
+from webapp.schemas.feeds import FeedCreate
+from webapp.schemas.sources import SourceCreate
+from webapp.services.catalog.orphaned_runs import fail_orphaned_runs
+from webapp.services.catalog.sources import create_source
+from webapp.services.catalog.stage import staged_count
+from webapp.services.catalog.sync import request_sync, run_sync
+from webapp.services.delivery.destinations import create_destination
+from webapp.services.publishing.feeds import create_feed
+from workers.queue import heartbeat_key
+
+LATER = timedelta(minutes=5)
+
+
+def _catalog(db, http_server, rows: int):  # noqa: ANN001, ANN202
+    """A source of `rows` products synced once, a destination taking product events, a feed on the source."""
+    create_destination(DestinationCreate(name="Hook", kind="webhook", events=["product_upsert", "product_delete"],
+                                         credentials={"url": "http://127.0.0.1:9/h", "secret": "abcdefgh"}))
+    source = create_source(SourceCreate(name="Shop", kind="csv", location=http_server.route("/p.csv",
+                                                                                              big_csv(rows))))
+    assert run_sync(request_sync(source, enqueue=False).id).status == "succeeded"
+    create_feed(FeedCreate(name="F", slug="f", format="klaviyo_json", source_ids=[source.id]))
+    db.session.execute(sa.delete(FeedBuild))
+    db.session.commit()
+    return source
+
+
+def _events(db, name: str) -> tuple[int, int]:  # noqa: ANN001
+    total = db.session.scalar(sa.select(sa.func.count()).select_from(Event).where(Event.name == name))
+    distinct = db.session.scalar(sa.select(sa.func.count(sa.distinct(Event.unique_id))).where(Event.name == name))
+    return total, distinct
+
+
+def _titles(db, prefix: str) -> int:  # noqa: ANN001
+    return db.session.scalar(sa.select(sa.func.count()).select_from(Product).where(Product.title.like(f"{prefix} %")))
+
+
+def _kill_when(app, db, redis, run_id: int, ready, timeout: float = 240.0) -> None:  # noqa: ANN001
+    process = worker_process(app, "sync")
+    try:
+        deadline = time.monotonic() + timeout
+        while True:
+            db.session.rollback()
+            if ready(db.session.get(SyncRun, run_id)):
+                break
+            assert process.poll() is None and time.monotonic() < deadline, "missed the moment to kill"
+            time.sleep(0.02)
+        process.send_signal(signal.SIGKILL)
+        process.wait(timeout=10)
+    finally:
+        if process.poll() is None:
+            process.kill()
+    job_id = db.session.get(SyncRun, run_id).job_id
+    deadline = time.monotonic() + 30
+    while redis.exists(heartbeat_key(job_id)):  # the dead worker's heartbeat lapses
+        assert time.monotonic() < deadline
+        time.sleep(0.2)
+
+
+@pytest.mark.slow
+@both_databases
+def test_killed_while_reading_changes_nothing(app, db, redis, http_server) -> None:  # noqa: ANN001
+    source = _catalog(db, http_server, 2_000)
+    upserts_before = _events(db, "product_upsert")
+    http_server.route("/p.csv", big_csv(60_000, title="Changed"))
+    run = request_sync(source, confirm_removals=True)
+
+    _kill_when(app, db, redis, run.id, lambda r: r.phase == "reading" and staged_count(run.id) >= 2_000)
+
+    assert _titles(db, "Thing") == 2_000 and _titles(db, "Changed") == 0, "nothing visible changed"
+    assert _events(db, "product_upsert") == upserts_before, "no product event for changes never applied"
+    assert fail_orphaned_runs(redis, now=utcnow() + LATER) == {"sync_runs": 1}
+    db.session.expire_all()
+    assert db.session.get(SyncRun, run.id).status == "failed"
+    assert db.session.scalar(sa.select(sa.func.count()).select_from(CatalogStage)) == 0, "its staging is dropped"
+    assert not db.session.scalars(sa.select(FeedBuild)).all(), "no feed rebuilt for a sync that changed nothing"
+
+
+@pytest.mark.slow
+@both_databases
+def test_killed_while_applying_is_rolled_forward(app, db, redis, http_server, worker) -> None:  # noqa: ANN001
+    rows, removed = 30_000, 500
+    source = _catalog(db, http_server, rows)
+    upserts_before, _ = _events(db, "product_upsert")
+    http_server.route("/p.csv", big_csv(rows - removed, title="Changed", skip=removed))
+    run = request_sync(source, confirm_removals=True)
+    total: list[int] = []
+
+    def half_applied(current: SyncRun) -> bool:
+        if current.phase != "applying":
+            return False
+        left = staged_count(run.id)
+        total.append(left)
+        return 0 < left < max(total) and _titles(db, "Changed") > 0
+
+    _kill_when(app, db, redis, run.id, half_applied)
+    db.session.expire_all()
+    assert db.session.get(SyncRun, run.id).status == "running"
+    assert 0 < _titles(db, "Changed") < rows - removed, "killed with the apply half done"
+
+    assert fail_orphaned_runs(redis, now=utcnow() + LATER) == {"sync_runs_resumed": 1}
+    worker(["sync"])  # another worker takes the rest of the apply
+    db.session.expire_all()
+    finished = db.session.get(SyncRun, run.id)
+    assert (finished.status, finished.phase, finished.error) == ("succeeded", "applied", None)
+    assert (finished.updated, finished.removed) == (rows - removed, removed)
+    assert _titles(db, "Changed") == rows - removed and _titles(db, "Thing") == 0
+    assert db.session.get(type(source), source.id).product_count == rows - removed
+    upserts, distinct = _events(db, "product_upsert")
+    assert upserts == distinct == upserts_before + rows - removed, "each change's event exactly once"
+    assert _events(db, "product_delete") == (removed, removed)
+    assert db.session.scalar(sa.select(sa.func.count()).select_from(CatalogStage)) == 0
+    feed = db.session.scalar(sa.select(Feed))
+    assert db.session.scalars(sa.select(FeedBuild).where(FeedBuild.feed_id == feed.id)).all(), "feed rebuilt"

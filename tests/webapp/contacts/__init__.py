@@ -1,0 +1,1 @@
+"""Contacts: LTV, RFM and the contact pages."""

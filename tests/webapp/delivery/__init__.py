@@ -1,0 +1,1 @@
+"""Delivery: destination pages, rate-limit pauses as the dashboard shows them."""

@@ -1,0 +1,1 @@
+"""Overview: KPIs, charts, the attention list, jobs and health."""

@@ -1,0 +1,1 @@
+"""Platform: the demo store and the shared helpers."""

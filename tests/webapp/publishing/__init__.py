@@ -1,0 +1,1 @@
+"""Publishing: feed pages, builds, the publish gate and what a build publishes."""

@@ -1,0 +1,117 @@
+"""Sources: create / update / delete, schedule bookkeeping, serialisation."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+from flask import current_app
+
+from webapp.extensions import db
+from webapp.models import Source, SyncRun
+from webapp.schemas.errors import ApiError, problem
+from webapp.schemas.sources import SourceCreate, SourceUpdate
+from webapp.services.catalog.schedules import next_run_after, validate_schedule
+from webapp.services.catalog.sync_notes import needs_store_url
+from webapp.services.platform.crypto import encrypt_json
+from webapp.services.platform.jsonutil import iso
+
+
+def _check_schedule(schedule: str, timezone: str) -> None:
+    problems = validate_schedule(schedule, timezone)
+    if problems:
+        raise ApiError(422, [problem([message.split(":", 1)[0]], message.split(": ", 1)[1])
+                             for message in problems])
+
+
+def create_source(data: SourceCreate) -> Source:
+    _check_schedule(data.schedule, data.timezone)
+    source = Source(name=data.name, kind=data.kind, location=data.location, mapping=data.mapping,
+                    options=data.options or {}, schedule=data.schedule, timezone=data.timezone,
+                    enabled=data.enabled, max_remove_share=data.max_remove_share)
+    if data.credentials is not None:
+        source.credentials_encrypted = encrypt_json(data.credentials.model_dump(exclude_none=True))
+    source.next_run_at = next_run_after(source.schedule, source.timezone, datetime.now(UTC))
+    db.session.add(source)
+    db.session.commit()
+    return source
+
+
+def update_source(source: Source, data: SourceUpdate) -> Source:
+    schedule = data.schedule or source.schedule
+    timezone = data.timezone or source.timezone
+    _check_schedule(schedule, timezone)
+    for name in ("name", "location", "mapping", "options", "schedule", "timezone", "enabled", "max_remove_share"):
+        if name in data.model_fields_set:
+            value = getattr(data, name)
+            if value is None and name in ("name", "schedule", "timezone", "enabled"):
+                continue
+            setattr(source, name, value if value is not None or name != "options" else {})
+    if data.model_fields_set & {"location", "mapping", "options", "credentials"}:
+        # A new URL, mapping or reader option must be read in full: a 304 would skip it.
+        source.http_etag = source.http_last_modified = source.content_digest = None
+    if data.credentials is not None:
+        source.credentials_encrypted = encrypt_json(data.credentials.model_dump(exclude_none=True)) \
+            if data.credentials.model_dump(exclude_none=True) else None
+    source.next_run_at = next_run_after(source.schedule, source.timezone, datetime.now(UTC))
+    db.session.commit()
+    return source
+
+
+def source_warnings(source: Source) -> list[dict[str, str]]:
+    """What the saved source cannot do yet (the API's `warnings`, the form's notice after saving)."""
+    if needs_store_url(source.kind, source.options):
+        label = "WooCommerce export" if source.kind == "woocommerce" else "Shopify products.json"
+        return [{"path": "options.store_url",
+                 "message": f"no Store URL: a {label} has no product URLs, so without one every product is "
+                            "left out of the feeds; set it to the shop's address, e.g. https://shop.example"}]
+    return []
+
+
+def save_upload(source: Source, filename: str, stream: Any) -> Path:
+    """Keep an uploaded source file under instance/uploads (the sync reads it from there)."""
+    suffix = Path(filename).suffix.lower()[:10] or ".dat"
+    path = Path(current_app.config["UPLOADS_DIR"]) / f"source-{source.id}-upload{suffix}"
+    tmp = path.with_suffix(path.suffix + ".part")
+    with tmp.open("wb") as handle:
+        while chunk := stream.read(1 << 20):
+            handle.write(chunk)
+    tmp.replace(path)
+    source.upload_path = str(path)
+    source.content_digest = None
+    db.session.commit()
+    return path
+
+
+def delete_source(source: Source) -> None:
+    if source.upload_path:
+        Path(source.upload_path).unlink(missing_ok=True)
+    db.session.delete(source)
+    db.session.commit()
+
+
+def latest_run(source_id: int) -> SyncRun | None:
+    return db.session.scalar(sa.select(SyncRun).where(SyncRun.source_id == source_id).order_by(SyncRun.id.desc()))
+
+
+def run_json(run: SyncRun) -> dict[str, Any]:
+    duration = (run.finished_at - run.started_at).total_seconds() if run.finished_at and run.started_at else None
+    return {"id": run.id, "source_id": run.source_id, "status": run.status, "trigger": run.trigger,
+            "counts": {"added": run.added, "updated": run.updated, "unchanged": run.unchanged,
+                       "removed": run.removed, "skipped": run.skipped, "rows_read": run.rows_read,
+                       "rows_total": run.rows_total},
+            "not_modified": run.not_modified, "error": run.error, "problems": run.problems,
+            "created_at": iso(run.created_at), "started_at": iso(run.started_at),
+            "finished_at": iso(run.finished_at), "duration_seconds": duration}
+
+
+def source_json(source: Source) -> dict[str, Any]:
+    last = latest_run(source.id)
+    return {"id": source.id, "name": source.name, "kind": source.kind, "location": source.location,
+            "mapping": source.mapping, "options": source.options, "schedule": source.schedule,
+            "timezone": source.timezone, "enabled": source.enabled, "max_remove_share": source.max_remove_share,
+            "credentials_set": source.credentials_encrypted is not None, "uploaded": bool(source.upload_path),
+            "product_count": source.product_count, "next_run_at": iso(source.next_run_at),
+            "last_run": run_json(last) if last else None}

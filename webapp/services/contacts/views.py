@@ -1,0 +1,30 @@
+"""Serialising a contact with its LTV summary (the `GET /api/v1/contacts/<email>` contract)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from webapp.models import Contact
+from webapp.services.contacts.ltv import ltv_json
+from webapp.services.platform.jsonutil import iso
+
+
+def rfm_json(contact: Contact) -> dict[str, Any] | None:
+    if contact.rfm_segment is None:
+        return None
+    return {"recency": contact.rfm_recency, "frequency": contact.rfm_frequency,
+            "monetary": contact.rfm_monetary, "segment": contact.rfm_segment}
+
+
+def contact_json(contact: Contact) -> dict[str, Any]:
+    return {
+        "email": contact.email,
+        "customer_id": contact.customer_id,
+        "first_name": contact.first_name,
+        "last_name": contact.last_name,
+        "accepts_marketing": contact.accepts_marketing,
+        "first_order_at": iso(contact.first_order_at),
+        "last_order_at": iso(contact.last_order_at),
+        "ltv": ltv_json(list(contact.ltv)),
+        "rfm": rfm_json(contact),
+    }

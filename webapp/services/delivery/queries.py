@@ -1,0 +1,108 @@
+"""Read-side of the destinations pages: per-state event counts, failing events, the request log.
+
+Counts are one GROUP BY over the (destination_id, state, ...) index for all destinations at once, so
+the list costs the same with one destination or ten; the request log pages by keyset on the id.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+import sqlalchemy as sa
+
+from webapp.extensions import db
+from webapp.models import DeliveryRequest, Destination, Event, Order
+from webapp.models.delivery import EVENT_STATES
+from webapp.services.delivery import rollups as event_rollups
+from webapp.services.delivery.retries import RETRYABLE_STATES
+from webapp.services.platform.keyset import Page, SortKey, paginate
+
+# The states the list shows as columns; in_flight counts as pending there (it is being sent right now).
+LIST_STATES = ("pending", "retrying", "delivered", "rejected", "dead")
+REQUESTS_PER_PAGE = 25
+FAILED_EVENTS_SHOWN = 20
+
+
+@dataclass(frozen=True)
+class DestinationRow:
+    destination: Destination
+    label: str
+    counts: dict[str, int]
+
+    @property
+    def failing(self) -> int:
+        return self.counts.get("rejected", 0) + self.counts.get("dead", 0)
+
+
+@dataclass(frozen=True)
+class FailedEvent:
+    event: Event
+    order_external_id: str | None
+
+
+def kind_label(kind: str) -> str:
+    from webapp.services.delivery.destinations import kinds
+
+    cls = kinds().get(kind)
+    return cls.label if cls is not None else kind
+
+
+def event_counts(destination_ids: list[int]) -> dict[int, dict[str, int]]:
+    """{destination id: {state: count}} with every state present (zeros included), pruned events too."""
+    result = {destination_id: dict.fromkeys(EVENT_STATES, 0) for destination_id in destination_ids}
+    if not destination_ids:
+        return result
+    rows = db.session.execute(
+        sa.select(Event.destination_id, Event.state, sa.func.count())
+        .where(Event.destination_id.in_(destination_ids))
+        .group_by(Event.destination_id, Event.state)).all()
+    for destination_id, state, count in rows:
+        result[destination_id][state] = count
+    event_rollups.add_counts(result, event_rollups.per_destination(destination_ids))  # pruned events
+    return result
+
+
+def list_counts(counts: dict[str, int]) -> dict[str, int]:
+    """The list's five columns: pending includes in-flight events."""
+    shown = {state: counts.get(state, 0) for state in LIST_STATES}
+    shown["pending"] += counts.get("in_flight", 0)
+    return shown
+
+
+def destination_rows() -> list[DestinationRow]:
+    destinations = db.session.scalars(sa.select(Destination).order_by(Destination.name, Destination.id)).all()
+    counts = event_counts([d.id for d in destinations])
+    return [DestinationRow(d, kind_label(d.kind), list_counts(counts[d.id])) for d in destinations]
+
+
+def failed_events(destination_id: int, limit: int = FAILED_EVENTS_SHOWN) -> list[FailedEvent]:
+    """The newest events that did not get through (rejected, dead, or waiting for a retry)."""
+    rows = db.session.execute(
+        sa.select(Event, Order.external_id).outerjoin(Order, Order.id == Event.order_id)
+        .where(Event.destination_id == destination_id, Event.state.in_(RETRYABLE_STATES))
+        .order_by(Event.id.desc()).limit(limit)).all()
+    return [FailedEvent(event, external_id) for event, external_id in rows]
+
+
+def failed_event(event_id: int) -> FailedEvent | None:
+    row = db.session.execute(
+        sa.select(Event, Order.external_id).outerjoin(Order, Order.id == Event.order_id)
+        .where(Event.id == event_id)).first()
+    return FailedEvent(row[0], row[1]) if row else None
+
+
+def request_log(destination_id: int, *, after: int | None = None, before: int | None = None,
+                limit: int = REQUESTS_PER_PAGE) -> Page:
+    """Newest first, keyset-paginated on the id (ids grow with time)."""
+    query = sa.select(DeliveryRequest).where(DeliveryRequest.destination_id == destination_id)
+    return paginate(query, SortKey(DeliveryRequest.id, descending=True), DeliveryRequest.id,
+                    after=after, before=before, limit=limit)
+
+
+def parse_utc_local(value: str | None) -> datetime | None:
+    """A `datetime-local` input value (read as UTC) → aware datetime; '' → None; bad input → ValueError."""
+    if not value or not value.strip():
+        return None
+    parsed = datetime.fromisoformat(value.strip())
+    return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
