@@ -3,17 +3,15 @@ the source can sync again (instead of "already running" until the job's timeout)
 
 from __future__ import annotations
 
-import os
 import signal
-import subprocess
-import sys
 import time
 from datetime import timedelta
 
 import pytest
 import sqlalchemy as sa
 
-from tests.conftest import REDIS_URL, both_databases
+from tests.conftest import both_databases
+from tests.webapp.catalog.sync_helpers import worker_process
 from webapp.models import FeedBuild, Product, SyncRun, utcnow
 from webapp.schemas.sources import SourceCreate
 from webapp.services.catalog.orphaned_runs import GRACE, REASONS, fail_orphaned_runs
@@ -72,15 +70,6 @@ def test_a_heartbeat_back_after_a_redis_flush_is_not_judged_dead(app, db, redis,
     assert run.status == "running"
 
 
-def _worker_process(app, queue: str) -> subprocess.Popen:  # noqa: ANN001
-    env = dict(os.environ) | {
-        "DATABASE_URL": app.config["SQLALCHEMY_DATABASE_URI"], "REDIS_URL": REDIS_URL,
-        "SHOPRELAY_INSTANCE_PATH": app.instance_path, "SECRET_KEY": "test-secret",
-        "SHOPRELAY_ENCRYPTION_KEY": app.config["ENCRYPTION_KEY"], "SHOPRELAY_LOG_LEVEL": "WARNING",
-        "SHOPRELAY_FETCH_TIMEOUT": "120",
-    }
-    return subprocess.Popen([sys.executable, "-m", "webapp.cli", "worker", "-q", queue], env=env,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
 
 def _wait(predicate, timeout: float = 60.0) -> None:  # noqa: ANN001
@@ -100,7 +89,7 @@ def test_kill_9_mid_sync_fails_the_run_and_keeps_the_catalog(app, db, redis, htt
 
     http_server.route("/p.csv", CSV.replace("Thing", "Changed"), delay=90)  # the next download hangs
     run = request_sync(source, confirm_removals=True)
-    process = _worker_process(app, "sync")
+    process = worker_process(app, "sync")
     try:
         def hanging() -> bool:
             db.session.expire_all()

@@ -10,11 +10,11 @@ import json
 
 import pytest
 import sqlalchemy as sa
-from flask.testing import FlaskClient
 from lxml import etree
 
 from tests.conftest import both_databases
 from tests.fixtures import WOOCOMMERCE_SAMPLE
+from tests.webapp.publishing.buffered import buffered_clients  # noqa: F401 - autouse
 from webapp.models import Source
 from webapp.schemas import responses as out
 from webapp.schemas.products import ProductPush
@@ -26,17 +26,6 @@ FORMATS = ("klaviyo_xml", "klaviyo_json", "google_rss", "meta_csv")
 NO_LINK = "22 products have no product URL: set the source's Store URL"
 
 
-class BufferedClient(FlaskClient):
-    """Reads and closes file responses like a WSGI server does (no dangling file handles in tests)."""
-
-    def open(self, *args, **kwargs):
-        kwargs.setdefault("buffered", True)
-        return super().open(*args, **kwargs)
-
-
-@pytest.fixture(autouse=True)
-def _buffered_clients(app):
-    app.test_client_class = BufferedClient
 
 
 def _items(fmt: str, body: bytes) -> int:

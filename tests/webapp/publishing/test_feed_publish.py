@@ -5,28 +5,15 @@ import threading
 
 import pytest
 import sqlalchemy as sa
-from flask.testing import FlaskClient
 from lxml import etree
 
+from tests.webapp.publishing.buffered import buffered_clients  # noqa: F401 - autouse
 from webapp.models import FeedBuild, FeedFetch, Product
 from webapp.schemas.feeds import FeedCreate
 from webapp.schemas.products import ProductPush
 from webapp.services.catalog.product_push import apply_push
 from webapp.services.publishing.builds import BuildAlreadyRunning, request_build, run_build
 from webapp.services.publishing.feeds import create_feed, feed_json
-
-
-class BufferedClient(FlaskClient):
-    """Reads and closes file responses like a WSGI server does (no dangling file handles in tests)."""
-
-    def open(self, *args, **kwargs):
-        kwargs.setdefault("buffered", True)
-        return super().open(*args, **kwargs)
-
-
-@pytest.fixture(autouse=True)
-def _buffered_clients(app):
-    app.test_client_class = BufferedClient
 
 
 def _push(count, start=0, **extra):
