@@ -31,7 +31,7 @@ class Scale:
 
 
 SCALES = {
-    "compact": Scale(seconds=14, single_rate=4, batch_size=20, batch_every=1.5, catalog_rows=100_000,
+    "compact": Scale(seconds=14, single_rate=4, batch_size=20, batch_every=1.5, catalog_rows=400_000,
                      drain_timeout=90),
     "full": Scale(seconds=60, single_rate=8, batch_size=50, batch_every=1.0, catalog_rows=1_000_000,
                   drain_timeout=300),

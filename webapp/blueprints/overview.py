@@ -46,7 +46,9 @@ def _chart_helpers() -> dict[str, Any]:
 
 @bp.get("/")
 def index():  # noqa: ANN201
-    window = make_window(request.args.get("window", DEFAULT_WINDOW))
+    chosen = request.args.get("window", DEFAULT_WINDOW)
+    # Only the toggle's windows: the 30-day one feeds the revenue chart, not the KPI cards.
+    window = make_window(chosen if chosen in dict(WINDOW_CHOICES) else DEFAULT_WINDOW)
     without_jit()
     # The 24 h / 7 d toggle swaps only the window's fragment; a history restore needs the whole page.
     if is_htmx() and request.headers.get("HX-History-Restore-Request") != "true":

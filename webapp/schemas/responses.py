@@ -112,8 +112,12 @@ class DestinationOut(_Out):
     events: list[str]
     enabled: bool
     rate_limits: dict[str, float]
+    settings: dict[str, Any] = Field(description="Platform-specific settings (for example Klaviyo's revision).")
     paused: bool
+    paused_at: str | None = Field(description="When it was paused (by a person, or automatically after failing); "
+                                              "ISO 8601 UTC, null while it runs.")
     pause_reason: str | None
+    last_success_at: str | None = Field(description="The last request the platform accepted (ISO 8601 UTC).")
     event_counts: dict[str, int]
     rate_limited_until: str | None = Field(
         description="While the platform's own \"wait\" (429, or 503 with Retry-After) lasts: when it ends "

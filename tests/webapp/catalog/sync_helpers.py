@@ -17,13 +17,18 @@ def big_csv(rows: int, title: str = "Thing", skip: int = 0) -> bytes:
     return ("\n".join(lines) + "\n").encode()
 
 
-def worker_process(app, queue: str) -> subprocess.Popen:  # noqa: ANN001
-    """`shoprelay worker -q <queue>` against the test's database and Redis."""
+def shoprelay_process(app, *args: str) -> subprocess.Popen:  # noqa: ANN001
+    """`shoprelay <args>` as its own process against the test's database and Redis."""
     env = dict(os.environ) | {
         "DATABASE_URL": app.config["SQLALCHEMY_DATABASE_URI"], "REDIS_URL": REDIS_URL,
         "SHOPRELAY_INSTANCE_PATH": app.instance_path, "SECRET_KEY": "test-secret",
         "SHOPRELAY_ENCRYPTION_KEY": app.config["ENCRYPTION_KEY"], "SHOPRELAY_LOG_LEVEL": "WARNING",
         "SHOPRELAY_FETCH_TIMEOUT": "120",
     }
-    return subprocess.Popen([sys.executable, "-m", "webapp.cli", "worker", "-q", queue], env=env,
+    return subprocess.Popen([sys.executable, "-m", "webapp.cli", *args], env=env,
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+
+def worker_process(app, queue: str) -> subprocess.Popen:  # noqa: ANN001
+    """`shoprelay worker -q <queue>` against the test's database and Redis."""
+    return shoprelay_process(app, "worker", "-q", queue)

@@ -1,6 +1,6 @@
-"""kill -9 of the worker running a sync: while it reads (phase 1) nothing visible changed and the run is failed;
-while it applies (phase 2) the apply is rolled forward by another worker and the catalog ends complete, with each
-product event written once."""
+"""kill -9 of the worker (or the `shoprelay sources sync` command) running a sync: while it reads (phase 1)
+nothing visible changed and the run is failed; while it applies (phase 2) the apply is rolled forward by another
+worker and the catalog ends complete, with each product event written once."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ import pytest
 import sqlalchemy as sa
 
 from tests.conftest import both_databases
-from tests.webapp.catalog.sync_helpers import big_csv, worker_process
+from tests.webapp.catalog.sync_helpers import big_csv, shoprelay_process, worker_process
 from webapp.models import CatalogStage, Event, Feed, FeedBuild, Product, SyncRun, utcnow
 from webapp.schemas.destinations import DestinationCreate
 from webapp.schemas.feeds import FeedCreate
@@ -51,13 +51,20 @@ def _titles(db, prefix: str) -> int:  # noqa: ANN001
     return db.session.scalar(sa.select(sa.func.count()).select_from(Product).where(Product.title.like(f"{prefix} %")))
 
 
-def _kill_when(app, db, redis, run_id: int, ready, timeout: float = 240.0) -> None:  # noqa: ANN001
-    process = worker_process(app, "sync")
+def _kill_when(app, db, redis, run_id: int | None, ready, timeout: float = 240.0,  # noqa: ANN001
+               process=None) -> int:  # noqa: ANN001
+    """Kill the process (a sync worker by default) the moment `ready(run)` holds; the run's id.
+
+    With no run id, the newest run is watched (the command creates its own)."""
+    process = process or worker_process(app, "sync")
     try:
         deadline = time.monotonic() + timeout
         while True:
             db.session.rollback()
-            if ready(db.session.get(SyncRun, run_id)):
+            current = (db.session.get(SyncRun, run_id) if run_id is not None
+                       else db.session.scalar(sa.select(SyncRun).order_by(SyncRun.id.desc()).limit(1)))
+            if ready(current):
+                run_id = current.id
                 break
             assert process.poll() is None and time.monotonic() < deadline, "missed the moment to kill"
             time.sleep(0.02)
@@ -71,6 +78,7 @@ def _kill_when(app, db, redis, run_id: int, ready, timeout: float = 240.0) -> No
     while redis.exists(heartbeat_key(job_id)):  # the dead worker's heartbeat lapses
         assert time.monotonic() < deadline
         time.sleep(0.2)
+    return run_id
 
 
 @pytest.mark.slow
@@ -94,24 +102,31 @@ def test_killed_while_reading_changes_nothing(app, db, redis, http_server) -> No
 
 @pytest.mark.slow
 @both_databases
-def test_killed_while_applying_is_rolled_forward(app, db, redis, http_server, worker) -> None:  # noqa: ANN001
+@pytest.mark.parametrize("runner", ["worker", "command"])
+def test_killed_while_applying_is_rolled_forward(app, db, redis, http_server, worker, runner) -> None:  # noqa: ANN001
     rows, removed = 30_000, 500
     source = _catalog(db, http_server, rows)
     upserts_before, _ = _events(db, "product_upsert")
+    first_run = db.session.scalar(sa.select(sa.func.max(SyncRun.id)))
     http_server.route("/p.csv", big_csv(rows - removed, title="Changed", skip=removed))
-    run = request_sync(source, confirm_removals=True)
+    if runner == "worker":
+        run_id, process = request_sync(source, confirm_removals=True).id, None
+    else:  # `shoprelay sources sync` runs the sync in its own process, with no worker involved
+        run_id, process = None, shoprelay_process(app, "sources", "sync", str(source.id), "--confirm-removals")
     total: list[int] = []
 
-    def half_applied(current: SyncRun) -> bool:
-        if current.phase != "applying":
+    def half_applied(current: SyncRun | None) -> bool:
+        if current is None or current.id == first_run or current.phase != "applying":
             return False
-        left = staged_count(run.id)
+        left = staged_count(current.id)
         total.append(left)
         return 0 < left < max(total) and _titles(db, "Changed") > 0
 
-    _kill_when(app, db, redis, run.id, half_applied)
+    run_id = _kill_when(app, db, redis, run_id, half_applied, process=process)
     db.session.expire_all()
-    assert db.session.get(SyncRun, run.id).status == "running"
+    run = db.session.get(SyncRun, run_id)
+    assert run.status == "running"
+    assert run.job_id.startswith("cli-sync_runs-" if runner == "command" else "sync-run-")
     assert 0 < _titles(db, "Changed") < rows - removed, "killed with the apply half done"
 
     assert fail_orphaned_runs(redis, now=utcnow() + LATER) == {"sync_runs_resumed": 1}

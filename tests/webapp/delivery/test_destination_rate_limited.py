@@ -45,6 +45,9 @@ def test_the_page_api_and_overview_show_rate_limited_until(logged_in, api, fake,
     html = logged_in.get(f"/destinations/{destination['id']}").get_data(as_text=True)
     assert f"Rate limited until <time datetime=\"{until.isoformat()}\">{until:%Y-%m-%d %H:%M:%S} UTC" in html
     assert "Klaviyo store is rate limited" in logged_in.get("/").get_data(as_text=True)
+    listed = logged_in.get("/destinations/").get_data(as_text=True)
+    assert 'badge-rate-limited">rate limited</span>' in listed
+    assert f"Rate limited until <time datetime=\"{until.isoformat()}\">{until:%H:%M:%S} UTC</time>" in listed
     requests = len(fake.requests)
     token = logged_in.get(f"/destinations/{destination['id']}").get_data(as_text=True).split(
         'name="csrf_token" value="')[1].split('"')[0]
@@ -55,4 +58,5 @@ def test_the_page_api_and_overview_show_rate_limited_until(logged_in, api, fake,
 
 def test_the_openapi_document_carries_rate_limited_until(client) -> None:  # noqa: ANN001
     schema = client.get("/api/v1/openapi.json").get_json()["components"]["schemas"]["DestinationOut"]
-    assert "rate_limited_until" in schema["properties"] and "rate_limited_until" in schema["required"]
+    for name in ("rate_limited_until", "paused_at", "last_success_at", "settings"):
+        assert name in schema["properties"] and name in schema["required"]

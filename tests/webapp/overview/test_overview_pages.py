@@ -294,3 +294,15 @@ def test_revenue_by_day_caches_closed_days_and_keeps_today_live(app, db, redis):
     assert (second[-3], second[-1]) == (Decimal("10"), Decimal("5"))
     redis.flushdb()
     assert revenue_by_day(days)["USD"][-3] == Decimal("110")
+
+
+@pytest.mark.parametrize("name", ["30d", "1y", ""])
+def test_a_window_the_toggle_does_not_offer_shows_the_default(logged_in, db, name):
+    _destination()
+    _order(db, 1, "10.00")
+    db.session.commit()
+    page = logged_in.get(f"/?window={name}")
+    assert page.status_code == 200
+    assert '<h2 id="kpi-title">Last 24 h</h2>' in page.get_data(as_text=True)
+    fragment = logged_in.get(f"/?window={name}", headers={"HX-Request": "true"})
+    assert fragment.status_code == 200 and '<h2 id="kpi-title">Last 24 h</h2>' in fragment.get_data(as_text=True)

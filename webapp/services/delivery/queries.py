@@ -29,6 +29,7 @@ class DestinationRow:
     destination: Destination
     label: str
     counts: dict[str, int]
+    rate_limited_until: datetime | None = None
 
     @property
     def failing(self) -> int:
@@ -72,8 +73,11 @@ def list_counts(counts: dict[str, int]) -> dict[str, int]:
 
 def destination_rows() -> list[DestinationRow]:
     destinations = db.session.scalars(sa.select(Destination).order_by(Destination.name, Destination.id)).all()
+    from webapp.services.delivery.destinations import rate_limited_until
+
     counts = event_counts([d.id for d in destinations])
-    return [DestinationRow(d, kind_label(d.kind), list_counts(counts[d.id])) for d in destinations]
+    return [DestinationRow(d, kind_label(d.kind), list_counts(counts[d.id]), rate_limited_until(d))
+            for d in destinations]
 
 
 def failed_events(destination_id: int, limit: int = FAILED_EVENTS_SHOWN) -> list[FailedEvent]:
