@@ -1,9 +1,11 @@
-"""Browser: connect a webhook destination through the form, test it, see it in the list; the jobs page."""
+"""Browser: connect a webhook destination through the form, test it, pause it, see it (and a rate-limited one)
+in the list; the jobs page."""
 
 from __future__ import annotations
 
 import threading
 from collections.abc import Iterator
+from datetime import timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
@@ -12,7 +14,7 @@ from rq.cron import CronScheduler
 
 from tests.e2e.conftest import screenshot
 from tests.factories import make_order
-from webapp.models import Event
+from webapp.models import Destination, Event, utcnow
 from workers.queue import enqueue
 
 SECRET = "whsec-e2e-never-shown-42"
@@ -82,9 +84,17 @@ def test_connect_a_webhook_and_look_around(logged_in_page, app, api, db, worker,
     page.locator(".paused-banner", has_text="Warehouse system maintenance").wait_for()
     screenshot(page, "destinations-paused")
 
+    # A second one whose platform answered 429: the list says until when nothing is sent to it.
+    loyalty = api.post("/api/v1/destinations", json={
+        "name": "Loyalty hook", "kind": "webhook",
+        "credentials": {"url": receiver, "secret": "loyalty-secret-7"}}).get_json()
+    db.session.get(Destination, loyalty["id"]).rate_limited_until = utcnow() + timedelta(minutes=2)
+    db.session.commit()
     page.goto("/destinations/")
     assert page.get_by_role("link", name="Warehouse hook").is_visible()
     assert page.locator(".paused-reason", has_text="Warehouse system maintenance").is_visible()
+    assert page.locator(".badge-rate-limited").inner_text() == "rate limited"
+    assert page.locator(".rate-limited-note", has_text="Rate limited until").is_visible()
     assert SECRET not in page.content()
     screenshot(page, "destinations-list")
 
