@@ -7,14 +7,12 @@ from datetime import UTC, datetime
 from typing import Any
 
 import httpx
-import sqlalchemy as sa
 
 from webapp.extensions import db
-from webapp.models import Destination, Event, utcnow
+from webapp.models import Destination, utcnow
 from webapp.schemas.destinations import DestinationCreate, DestinationUpdate
 from webapp.schemas.errors import ApiError, problem
 from webapp.schemas.urls import http_url_problem
-from webapp.services.delivery import rollups as event_rollups
 from webapp.services.platform.crypto import decrypt_json, encrypt_json, redact
 from webapp.services.platform.jsonutil import iso
 
@@ -119,10 +117,9 @@ def signal_delivery(destination_id: int) -> None:
 
 def destination_json(destination: Destination) -> dict[str, Any]:
     """Credentials are write-only: never returned, only which fields are set."""
-    counts = {destination.id: dict(db.session.execute(sa.select(Event.state, sa.func.count()).where(
-        Event.destination_id == destination.id).group_by(Event.state)).all())}
-    event_rollups.add_counts(counts, event_rollups.per_destination([destination.id]))  # pruned events
-    counts = counts[destination.id]
+    from webapp.services.delivery.queries import event_counts
+
+    counts = {state: count for state, count in event_counts([destination.id])[destination.id].items() if count}
     credentials = decrypt_json(destination.credentials_encrypted)
     return {
         "id": destination.id, "name": destination.name, "kind": destination.kind,
