@@ -71,9 +71,9 @@ def list_counts(counts: dict[str, int]) -> dict[str, int]:
 
 
 def destination_rows() -> list[DestinationRow]:
-    destinations = db.session.scalars(sa.select(Destination).order_by(Destination.name, Destination.id)).all()
     from webapp.services.delivery.destinations import rate_limited_until
 
+    destinations = db.session.scalars(sa.select(Destination).order_by(Destination.name, Destination.id)).all()
     counts = event_counts([d.id for d in destinations])
     return [DestinationRow(d, kind_label(d.kind), list_counts(counts[d.id]), rate_limited_until(d))
             for d in destinations]
