@@ -6,12 +6,14 @@ from datetime import UTC, datetime
 
 import sqlalchemy as sa
 from flask import current_app
+from redis import Redis
 from redis.exceptions import RedisError
 
 from webapp.extensions import db
-from webapp.models import Destination, Event, Order
+from webapp.models import Destination, Event
 from webapp.services.delivery import counters as delivery_counters
 from webapp.services.delivery.counters import LATENCY_BUCKETS
+from webapp.services.overview.order_count import stored_orders
 
 
 def _escape(value: str) -> str:
@@ -20,7 +22,8 @@ def _escape(value: str) -> str:
 
 def render_metrics() -> str:
     """Every figure is a bounded query: counters (a few rows per destination), live counts of the states
-    retention keeps (index ranges), one index look-up for the oldest pending event."""
+    retention keeps (index ranges), one index look-up for the oldest pending event, and the orders stored
+    since a mark (a primary-key range, see order_count)."""
     lines: list[str] = []
     names = dict(db.session.execute(sa.select(Destination.id, Destination.name)).all())
 
@@ -54,7 +57,7 @@ def render_metrics() -> str:
               "# TYPE shoprelay_oldest_pending_event_age_seconds gauge",
               f"shoprelay_oldest_pending_event_age_seconds {_age(oldest, now):.3f}"]
     lines += ["# HELP shoprelay_orders Orders stored.", "# TYPE shoprelay_orders gauge",
-              f"shoprelay_orders {db.session.scalar(sa.select(sa.func.count()).select_from(Order)) or 0}"]
+              f"shoprelay_orders {stored_orders(_redis())}"]
     lines += ["# HELP shoprelay_destination_paused 1 when a destination is paused.",
               "# TYPE shoprelay_destination_paused gauge"]
     for dest in db.session.scalars(sa.select(Destination)).all():
@@ -89,15 +92,21 @@ def _latency_histogram(label, counters: dict[int, dict[str, tuple[int, float]]])
     return lines
 
 
+def _redis() -> Redis | None:
+    from workers.queue import connect
+
+    url = current_app.config.get("REDIS_URL")
+    return connect(url) if url else None
+
+
 def _queue_depths() -> list[str]:
-    from workers.queue import QUEUE_NAMES, connect, get_queue
+    from workers.queue import QUEUE_NAMES, get_queue
 
     lines = ["# HELP shoprelay_queue_depth Jobs waiting per RQ queue.", "# TYPE shoprelay_queue_depth gauge"]
-    url = current_app.config.get("REDIS_URL")
-    if not url:
+    connection = _redis()
+    if connection is None:
         return lines
     try:
-        connection = connect(url)
         for name in QUEUE_NAMES:
             lines.append(f'shoprelay_queue_depth{{queue="{name}"}} {get_queue(name, connection).count}')
     except RedisError:
