@@ -14,7 +14,7 @@ from webapp.models import DeliveryAttempt, Destination, Event, Order, utcnow
 from webapp.services.orders.rollup import rollup
 
 ACTIVE_STATES = ("pending", "in_flight", "retrying")  # the page keeps polling while any event is in one
-RETRYABLE_STATES = ("pending", "retrying", "rejected", "dead")  # what delivery_ops.retry_event accepts
+RETRYABLE_STATES = ("pending", "retrying", "rejected", "dead")  # what retries.retry_event accepts
 
 
 @dataclass(frozen=True)

@@ -82,7 +82,10 @@ def first_order_id_since(since: datetime) -> int | None:
     orders.created_at has no index (nothing else needs one), but ids grow with insertion time, so about
     twenty primary-key lookups bound the window instead of a scan over every order.
     """
-    low, high = db.session.execute(sa.select(sa.func.min(Order.id), sa.func.max(Order.id))).one()
+    # Two statements, not one: SQLite answers a lone min() or max() from the index's end, but scans the whole
+    # table for both in one SELECT (224 ms at 2.5 million orders).
+    low = db.session.scalar(sa.select(sa.func.min(Order.id)))
+    high = db.session.scalar(sa.select(sa.func.max(Order.id)))
     newest = _created_at_or_after(high) if high is not None else None
     if newest is None or newest[1] < since:
         return None
