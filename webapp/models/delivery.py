@@ -42,7 +42,8 @@ class Event(Base):
     __tablename__ = "events"
     __table_args__ = (
         sa.UniqueConstraint("destination_id", "name", "unique_id"),
-        sa.Index("ix_events_due", "destination_id", "state", "next_attempt_at"),
+        # Live counts per (destination, state), expired leases, and each state's newest rows by id.
+        sa.Index("ix_events_dest_state", "destination_id", "state", "id"),
         # The claim's ordered scan: ORDER BY next_attempt_at, id LIMIT n stops after n rows of due work.
         sa.Index("ix_events_claim", "destination_id", "next_attempt_at", "id",
                  postgresql_where=sa.text("state IN ('pending', 'retrying')"),

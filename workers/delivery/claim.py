@@ -118,7 +118,7 @@ def _lease(due: Any, order: Any, locked: bool) -> sa.Update:
 
 @per_dialect
 def _lease_statements(dialect: str) -> tuple[sa.Update, sa.Update]:
-    """(in-flight rows of a dead worker, served by ix_events_due: few, rarely any; due rows in
+    """(in-flight rows of a dead worker, served by ix_events_dest_state: few, rarely any; due rows in
     (next_attempt_at, id) order from ix_events_claim). Built once: only the parameters change."""
     locked = dialect == "postgresql"
     return (_lease(_lease_expired(_NOW), (EVENTS.c.id,), locked),

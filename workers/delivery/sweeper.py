@@ -14,7 +14,7 @@ from workers.queue import JOB_DELIVER, deliver_signal_key, signal
 
 def sweep(redis: Redis) -> dict:
     now = now_utc()
-    # One indexed probe per destination (ix_events_claim, ix_events_due), not a scan of every event.
+    # One indexed probe per destination (ix_events_claim, ix_events_dest_state), not a scan of every event.
     due = sa.select(Event.id).where(Event.destination_id == Destination.id, due_condition(now)).exists()
     signalled = []
     for destination in db.session.scalars(sa.select(Destination).where(due)).all():

@@ -67,7 +67,7 @@ def _like_prefix(text: str) -> str:
 
 
 def _destination_condition(destination_id: int, delivery: str) -> sa.ColumnElement[bool]:
-    """EXISTS on the events of one destination (served by ix_events_due / the order_id index)."""
+    """EXISTS on the events of one destination (served by ix_events_dest_state / the order_id index)."""
     mine = sa.and_(Event.order_id == Order.id, Event.destination_id == destination_id)
     if not delivery or delivery == "none":
         has_events = sa.exists().where(mine)

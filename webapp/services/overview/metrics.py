@@ -33,7 +33,7 @@ def render_metrics() -> str:
     counters = delivery_counters.totals()
     lines += ["# HELP shoprelay_events Outbox events by destination and state (delivered and skipped: "
               "ever, including pruned ones).", "# TYPE shoprelay_events gauge"]
-    # Filtered by destination, the live counts read ix_events_due (destination, state, ...) per destination.
+    # Filtered by destination, the live counts read ix_events_dest_state per destination.
     for dest_id, states in sorted(delivery_counters.state_counts(names, counters=counters).items()):
         for state, count in sorted(states.items()):
             lines.append(f'shoprelay_events{{destination="{label(dest_id)}",state="{state}"}} {count}')
