@@ -14,13 +14,12 @@ from lxml import etree
 
 from tests.conftest import both_databases
 from tests.fixtures import WOOCOMMERCE_SAMPLE
-from tests.webapp.publishing.buffered import buffered_clients  # noqa: F401 - autouse
+from tests.webapp.publishing.feed_helpers import buffered_clients, build_now  # noqa: F401 - autouse
 from webapp.models import Source
 from webapp.schemas import responses as out
 from webapp.schemas.products import ProductPush
 from webapp.services.catalog.product_push import apply_push
 from webapp.services.catalog.sources import save_upload
-from webapp.services.publishing.builds import BuildAlreadyRunning, request_build, run_build
 
 FORMATS = ("klaviyo_xml", "klaviyo_json", "google_rss", "meta_csv")
 NO_LINK = "22 products have no product URL: set the source's Store URL"
@@ -110,12 +109,6 @@ def _push(count: int, priced: int) -> int:
     return run.source_id
 
 
-def _first_build(feed):
-    try:
-        build = request_build(feed, enqueue=False)
-    except BuildAlreadyRunning as exc:
-        build = exc.build
-    return run_build(build.id)
 
 
 def test_a_gutted_first_build_is_held_with_its_causes(app, db, client):
@@ -123,7 +116,7 @@ def test_a_gutted_first_build_is_held_with_its_causes(app, db, client):
     from webapp.services.publishing.feeds import create_feed
 
     feed = create_feed(FeedCreate(name="Google", slug="google", format="google_rss", source_ids=[_push(10, 2)]))
-    build = _first_build(feed)
+    build = build_now(feed)
     assert build.status == "held" and feed.published_build_id is None
     assert (build.items_written, build.items_skipped) == (2, 8)
     assert "skipped 8 of the 10 products" in build.error and "(80%, limit 50%)" in build.error
@@ -136,7 +129,7 @@ def test_skips_within_the_loss_share_publish(app, db):
     from webapp.services.publishing.feeds import create_feed
 
     feed = create_feed(FeedCreate(name="Google", slug="google", format="google_rss", source_ids=[_push(10, 6)]))
-    build = _first_build(feed)
+    build = build_now(feed)
     assert build.status == "succeeded" and build.items_written == 6 and feed.published_build_id == build.id
 
 
@@ -147,7 +140,7 @@ def test_a_feed_whose_rules_leave_nothing_is_held(app, db):
     feed = create_feed(FeedCreate(name="K", slug="k", format="klaviyo_json", source_ids=[_push(3, 3)],
                                   rules=[{"action": "include", "field": "external_id", "op": "in",
                                           "value": ["nope"]}]))
-    build = _first_build(feed)
+    build = build_now(feed)
     assert build.status == "held" and "its sources and rules give no product" in build.error
 
 

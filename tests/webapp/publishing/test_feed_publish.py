@@ -7,12 +7,12 @@ import pytest
 import sqlalchemy as sa
 from lxml import etree
 
-from tests.webapp.publishing.buffered import buffered_clients  # noqa: F401 - autouse
+from tests.webapp.publishing.feed_helpers import buffered_clients, build_now  # noqa: F401 - autouse
 from webapp.models import FeedBuild, FeedFetch, Product
 from webapp.schemas.feeds import FeedCreate
 from webapp.schemas.products import ProductPush
 from webapp.services.catalog.product_push import apply_push
-from webapp.services.publishing.builds import BuildAlreadyRunning, request_build, run_build
+from webapp.services.publishing.builds import run_build
 from webapp.services.publishing.feeds import create_feed, feed_json
 
 
@@ -29,18 +29,11 @@ def _feed(source_id, fmt="klaviyo_xml", **extra):
     return create_feed(FeedCreate(name="Main", slug="main", format=fmt, source_ids=[source_id], **extra))
 
 
-def _build(feed):
-    """Build now; a catalog change may already have queued one (then run that one)."""
-    try:
-        build = request_build(feed, enqueue=False)
-    except BuildAlreadyRunning as exc:
-        build = exc.build
-    return run_build(build.id)
 
 
 def test_build_publishes_and_serves_with_conditional_get(app, client, db):
     feed = _feed(_push(5))
-    build = _build(feed)
+    build = build_now(feed)
     assert build.status == "succeeded" and build.items_written == 5
     url = feed_json(feed)["url"]
     assert url == f"/feeds/{feed.token}/main.xml"
@@ -74,7 +67,7 @@ def test_unknown_token_and_never_built_are_404(app, client):
 
 def test_basic_auth(app, client):
     feed = _feed(_push(2), basic_auth={"username": "klaviyo", "password": "s3cret-pass"})
-    _build(feed)
+    build_now(feed)
     url = f"/feeds/{feed.token}/main.xml"
     assert client.get(url).status_code == 401
     assert client.get(url, auth=("klaviyo", "wrong-pass")).status_code == 401
@@ -83,7 +76,7 @@ def test_basic_auth(app, client):
 
 def test_token_rotation_moves_the_url(app, client, api):
     feed = _feed(_push(2))
-    _build(feed)
+    build_now(feed)
     old = f"/feeds/{feed.token}/main.xml"
     assert client.get(old).status_code == 200
     rotated = api.post(f"/api/v1/feeds/{feed.id}/rotate-token").get_json()
@@ -94,10 +87,10 @@ def test_token_rotation_moves_the_url(app, client, api):
 def test_publish_gate_holds_a_build_that_lost_most_items(app, client, db):
     source_id = _push(10)
     feed = _feed(source_id, rules=[{"action": "exclude", "field": "title", "op": "contains", "value": "zzz"}])
-    first = _build(feed)
+    first = build_now(feed)
     feed.rules = [{"action": "include", "field": "external_id", "op": "in", "value": ["P1", "P2"]}]
     db.session.commit()
-    held = _build(feed)
+    held = build_now(feed)
     assert held.status == "held" and "fewer than the published" in held.error
     body = client.get(f"/feeds/{feed.token}/main.xml").data
     assert body.count(b"<Product>") == 10  # still the previous good build
@@ -107,7 +100,7 @@ def test_publish_gate_holds_a_build_that_lost_most_items(app, client, db):
 def test_split_parts_are_each_complete_documents(app, client):
     app.config["FEED_SPLIT_BYTES"] = 2000
     feed = _feed(_push(30))
-    build = _build(feed)
+    build = build_now(feed)
     assert len(build.parts) > 2
     total = 0
     for part in build.parts:
@@ -119,7 +112,7 @@ def test_split_parts_are_each_complete_documents(app, client):
 def test_reader_during_a_build_gets_the_old_complete_file(app, client, db):
     source_id = _push(50)
     feed = _feed(source_id)
-    _build(feed)
+    build_now(feed)
     before = client.get(f"/feeds/{feed.token}/main.xml").data
     _push(50, start=50)
     seen = []
@@ -136,7 +129,7 @@ def test_reader_during_a_build_gets_the_old_complete_file(app, client, db):
     thread = threading.Thread(target=read_all_the_time)
     thread.start()
     try:
-        _build(feed)
+        build_now(feed)
     finally:
         stop.set()
         thread.join()
@@ -166,13 +159,13 @@ def test_a_stopping_worker_interrupts_a_build_and_the_published_file_stays(app, 
     from workers import shutdown
 
     feed = _feed(_push(3))
-    assert _build(feed).status == "succeeded"
+    assert build_now(feed).status == "succeeded"
     url = feed_json(feed)["url"]
     published = client.get(url).data
     _push(2, start=3)  # the catalog changes; the next build would publish 5 items
     shutdown.request()
     try:
-        build = _build(feed)
+        build = build_now(feed)
     finally:
         shutdown.reset()
     assert build.status == "failed" and "worker was shutting down" in build.error and "queued again" in build.error
@@ -201,7 +194,7 @@ def test_a_stopping_worker_interrupts_a_build_and_the_published_file_stays(app, 
 ])
 def test_accept_encoding_q_values_pick_the_representation(app, client, accept, encoding):
     feed = _feed(_push(3))
-    _build(feed)
+    build_now(feed)
     url = feed_json(feed)["url"]
     plain = client.get(url, headers={"Accept-Encoding": "identity"})
     assert plain.status_code == 200 and "Content-Encoding" not in plain.headers
@@ -221,7 +214,7 @@ def test_accept_encoding_q_values_pick_the_representation(app, client, accept, e
 def test_accept_encoding_refusing_everything_on_offer_is_406(app, client, accept):
     """identity refused and gzip not listed (a present header lists what is acceptable): nothing to send."""
     feed = _feed(_push(3))
-    _build(feed)
+    build_now(feed)
     response = client.get(feed_json(feed)["url"], headers={"Accept-Encoding": accept})
     assert response.status_code == 406 and "Accept-Encoding" in response.headers["Vary"]
     ok = client.get(feed_json(feed)["url"], headers={"Accept-Encoding": "gzip, identity;q=0"})
