@@ -32,6 +32,9 @@ PERIODIC_JOBS: tuple[Periodic, ...] = (
     # Quintiles are relative to the whole base, so they are rescored together; only changed rows are written.
     Periodic("refresh-rfm", "workers.jobs.insight.refresh_rfm_job", "default", cron="*/10 * * * *",
              timeout=3600),
+    # Platform catalogs (Klaviyo's Catalog API): a full reconcile nightly, lost runs picked up every 5 minutes.
+    Periodic("catalogs-nightly", "workers.jobs.catalogs.nightly_catalogs_job", "sync", cron="15 3 * * *"),
+    Periodic("catalogs-recover", "workers.jobs.catalogs.recover_catalogs_job", "sync", interval=300),
     Periodic("retention", "workers.jobs.retention.prune_job", "default", cron="45 3 * * *", timeout=3600),
 )
 

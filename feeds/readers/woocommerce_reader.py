@@ -145,6 +145,8 @@ def item_row(record: dict[str, str], parent: _Parent | None, parent_ref: str,
     for column, key in _EXTRAS.items():
         value = merged.get(column) or record.get(column, "")
         row[key] = html_to_text(value.replace("\\n", "\n")) if column == "Short description" else value
+    if parent_name:  # the item a platform's catalog shows above its variants (Klaviyo's Catalog API)
+        row["group_title"] = parent_name
     row.update({name: value for name, value in attributes.items() if name not in row})
     return row
 

@@ -6,6 +6,8 @@ HTTP instead of through Python attributes. Control requests are not recorded as 
 - `POST /_control/fault`  `{"kind": "fail"|"rate_limit"|"timeout"|"reject", "platform": "klaviyo",
   "seconds": 5 | "n": 3, "status": 503, "retry_after": 3, "delay": 0}` → 204
 - `POST /_control/reset` → 204 (forget everything, drop faults)
+- `POST /_control/klaviyo-job-polls` `{"polls": 2}`, `POST /_control/klaviyo-forget` `{"id": …}`: the Klaviyo
+  catalog controls, as under `/_fake/` (fake_controls.py)
 - `GET /_control/summary` → what was kept by unique id, re-sends absorbed, every request's
   (platform, arrival time, status, fault) and every answer that carried Retry-After, internal errors.
 """
@@ -15,6 +17,7 @@ from __future__ import annotations
 import time
 from typing import TYPE_CHECKING, Any
 
+from tests.fakeplatform import fake_controls
 from tests.fakeplatform.faults import FAIL, RATE_LIMIT, REJECT, TIMEOUT, Fault
 from tests.fakeplatform.records import NOT_JSON, Reply, parse_json
 
@@ -41,6 +44,8 @@ def answer(fake: ProcessFakePlatform, method: str, target: str, body: bytes) -> 
             return Reply.json(400, {"error": f"a JSON object with kind one of {KINDS}"})
         fake.faults.add(fault_from(spec))
         return Reply(204)
+    if action in fake_controls.KLAVIYO_ACTIONS and method == "POST":
+        return fake_controls.klaviyo_control(fake, action, body)
     return Reply.json(404, {"error": f"no control endpoint {method} {target}"})
 
 

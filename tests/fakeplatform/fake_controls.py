@@ -5,6 +5,11 @@
   "header": true, "platform": "klaviyo"}` (also `"kind": "fail"`) → 204
 - `GET /_fake/early-requests?grace=0.05&platform=klaviyo` → `{"early": [{"platform", "path", "at", "status"}]}`
 - `POST /_fake/reset` → 204
+- `POST /_fake/klaviyo-job-polls` `{"polls": 2}` → 204: catalog jobs posted from then on answer "processing"
+  to 2 GETs, then complete (0, the default: complete at once)
+- `POST /_fake/klaviyo-forget` `{"id": "$custom:::$default:::SKU-1"}` → 200 `{"forgotten": "item"}` (or
+  "variant", "category"), 404 when no store holds that id: drops it without a job, as if Klaviyo lost it
+  (an item with its variants)
 """
 
 from __future__ import annotations
@@ -18,6 +23,7 @@ if TYPE_CHECKING:
     from tests.fakeplatform.server import FakePlatform
 
 PREFIX = "_fake"
+KLAVIYO_ACTIONS = ("klaviyo-job-polls", "klaviyo-forget")
 
 
 def handle(fake: FakePlatform, method: str, path: str, query: str, body: bytes) -> Reply:
@@ -38,7 +44,29 @@ def handle(fake: FakePlatform, method: str, path: str, query: str, body: bytes) 
     if method == "POST" and path == "reset":
         fake.reset()
         return Reply(204)
+    if method == "POST" and path in KLAVIYO_ACTIONS:
+        return klaviyo_control(fake, path, body)
     return Reply.json(404, {"error": f"no control {method} /{PREFIX}/{path}"})
+
+
+def klaviyo_control(fake: FakePlatform, action: str, body: bytes) -> Reply:
+    """The Klaviyo catalog controls, shared with `/_control/` (control.py)."""
+    spec = parse_json(body)
+    if spec is NOT_JSON or not isinstance(spec, dict):
+        return Reply.json(400, {"error": "a JSON object is expected"})
+    if action == "klaviyo-job-polls":
+        try:
+            fake.set_klaviyo_job_polls(spec.get("polls"))
+        except ValueError as exc:
+            return Reply.json(400, {"error": str(exc)})
+        return Reply(204)
+    catalog_id = spec.get("id")
+    if not isinstance(catalog_id, str):
+        return Reply.json(400, {"error": "'id' must be a catalog id string"})
+    forgotten = fake.forget_klaviyo_catalog_id(catalog_id)
+    if forgotten is None:
+        return Reply.json(404, {"error": f"no catalog item, variant or category {catalog_id!r}"})
+    return Reply.json(200, {"forgotten": forgotten})
 
 
 def add_fault(fake: FakePlatform, spec: dict[str, Any]) -> None:

@@ -1,4 +1,7 @@
-"""Fake Klaviyo (served under /klaviyo): auth, revision, validation, Klaviyo-like de-duplication."""
+"""Fake Klaviyo (served under /klaviyo): auth, revision, validation, Klaviyo-like de-duplication.
+
+The Catalogs API (items, variants, categories, their bulk jobs, back in stock) is in klaviyo_catalog.
+"""
 
 from __future__ import annotations
 
@@ -9,18 +12,19 @@ import uuid
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
+from tests.fakeplatform import klaviyo_catalog as catalog
 from tests.fakeplatform import klaviyo_rules as rules
-from tests.fakeplatform.klaviyo_rules import Invalid
+from tests.fakeplatform.klaviyo_rules import MEDIA_TYPE, Invalid
 from tests.fakeplatform.records import NOT_JSON, Incoming, KlaviyoEvent, Reply
 
 if TYPE_CHECKING:
     from tests.fakeplatform.server import FakePlatform
 
 KIND = "klaviyo"
-MEDIA_TYPE = "application/vnd.api+json"
 REVISION = re.compile(r"^\d{4}-\d{2}-\d{2}(\.pre)?$")
 # (burst per second, steady per minute) per path, from reference/platforms.md §2–4
-LIMITS = {"/api/events": (350, 3500), "/api/event-bulk-create-jobs": (10, 150), "/api/accounts": (1, 15)}
+LIMITS = {"/api/events": (350, 3500), "/api/event-bulk-create-jobs": (10, 150), "/api/accounts": (1, 15),
+          "/api/back-in-stock-subscriptions": (350, 3500)}
 DEFAULT_LIMIT = (75, 750)
 CODES = {400: "invalid", 401: "authentication_failed", 403: "permission_denied", 404: "not_found",
          405: "method_not_allowed", 409: "conflict", 429: "throttled"}
@@ -62,16 +66,19 @@ def _answer(request: Incoming, fake: FakePlatform) -> Reply:
     try:
         _check_revision(request.headers.get("revision"), fake.klaviyo_min_revision)
         if request.method == "GET":
-            return _get(request.path, fake)
+            return _get(request, fake)
         route = rules.ROUTES.get(request.path)
         if route is None:
             return error_reply(404, f"{request.path} is not a Klaviyo API path.")
         if request.method != "POST":
             return error_reply(405, f'Method "{request.method}" not allowed.')
         body = _checked_body(request, route)
+        if request.path in catalog.POST_HANDLERS:
+            return catalog.POST_HANDLERS[request.path](body, route, fake, request)
         return POST_HANDLERS[request.path](body, route, fake)
     except Invalid as invalid:
-        return error_reply(invalid.status, invalid.detail, invalid.code, invalid.pointer, invalid.parameter)
+        return error_reply(invalid.status, invalid.detail, invalid.code, invalid.pointer, invalid.parameter,
+                           invalid.headers)
 
 
 def _check_revision(revision: str | None, minimum: str) -> None:
@@ -94,7 +101,10 @@ def _checked_body(request: Incoming, route: rules.Route) -> dict[str, Any]:
     return body
 
 
-def _get(path: str, fake: FakePlatform) -> Reply:
+def _get(request: Incoming, fake: FakePlatform) -> Reply:
+    path = request.path
+    if path.startswith("/api/catalog-"):
+        return catalog.get(request, fake)
     if path == "/api/accounts":
         account = {"type": "account", "id": "FAKE01", "attributes": {
             "test_account": True, "public_api_key": "FAKE01",
@@ -102,7 +112,8 @@ def _get(path: str, fake: FakePlatform) -> Reply:
         return Reply.json(200, {"data": [account]}, {"Content-Type": MEDIA_TYPE})
     prefix, _, job_id = path.rpartition("/")
     with fake.lock:
-        job = next((j for j in fake.klaviyo_jobs if j["id"] == job_id and prefix in rules.ROUTES), None)
+        route = rules.ROUTES.get(prefix)
+        job = next((j for j in fake.klaviyo_jobs if route and j["id"] == job_id and j["type"] == route.job_type), None)
     if job is None:
         return error_reply(404, f"{path} was not found.")
     return Reply.json(200, {"data": job}, {"Content-Type": MEDIA_TYPE})
@@ -111,15 +122,22 @@ def _get(path: str, fake: FakePlatform) -> Reply:
 def _rate_limit_headers(path: str, fake: FakePlatform) -> dict[str, str]:
     """RateLimit-* headers from a fixed one-second window per path (what Klaviyo sends on non-429s)."""
     burst, steady = LIMITS.get(path, DEFAULT_LIMIT)
+    key = _window_key(path)
     now = time.time()
     second = int(now)
     with fake.lock:
-        start, count = fake.klaviyo_window.get(path, (second, 0))
+        start, count = fake.klaviyo_window.get(key, (second, 0))
         count = count + 1 if start == second else 1
-        fake.klaviyo_window[path] = (second, count)
+        fake.klaviyo_window[key] = (second, count)
     return {"RateLimit-Limit": f"{burst}, {burst};w=1, {steady};w=60",
             "RateLimit-Remaining": str(max(0, burst - count)),
             "RateLimit-Reset": str(max(1, math.ceil(second + 1 - now)))}
+
+
+def _window_key(path: str) -> str:
+    """One window per endpoint: `/api/catalog-items/<id>` and `/api/…-jobs/<id>` count with their collection."""
+    prefix = path.rpartition("/")[0]
+    return prefix if prefix in rules.ROUTES or prefix in catalog.COLLECTIONS else path
 
 
 # --- POST handlers: the body already passed the SDK model -------------------------------------
@@ -211,27 +229,6 @@ def _subscriptions(body: dict[str, Any], route: rules.Route, fake: FakePlatform)
     return _job_reply(route, len(records), 0, fake)
 
 
-def _catalog(body: dict[str, Any], route: rules.Route, fake: FakePlatform) -> Reply:
-    items = body["data"]["attributes"]["items"]["data"]
-    rules.check_item_count(items, rules.MAX_CATALOG_ITEMS, "/data/attributes/items/data")
-    failed = 0
-    with fake.lock:
-        catalog = fake.klaviyo_catalog
-        for item in items:
-            attributes = dict(item.get("attributes") or {})
-            if route.job_type == "catalog-item-bulk-create-job":
-                item_id = ":::".join((attributes.setdefault("integration_type", "$custom"),
-                                      attributes.setdefault("catalog_type", "$default"), attributes["external_id"]))
-                catalog[item_id] = attributes
-            elif item["id"] not in catalog:
-                failed += 1
-            elif route.job_type == "catalog-item-bulk-update-job":
-                catalog[item["id"]] = {**catalog[item["id"]], **attributes}
-            else:
-                del catalog[item["id"]]
-    return _job_reply(route, len(items), failed, fake)
-
-
 def _job_reply(route: rules.Route, total: int, failed: int, fake: FakePlatform) -> Reply:
     """202 with a job resource; the fake does the work at once, so the job is already complete."""
     now = datetime.now(UTC).isoformat(timespec="seconds")
@@ -249,7 +246,4 @@ POST_HANDLERS = {
     "/api/profile-import": _profile_import,
     "/api/profile-subscription-bulk-create-jobs": _subscriptions,
     "/api/profile-subscription-bulk-delete-jobs": _subscriptions,
-    "/api/catalog-item-bulk-create-jobs": _catalog,
-    "/api/catalog-item-bulk-update-jobs": _catalog,
-    "/api/catalog-item-bulk-delete-jobs": _catalog,
 }

@@ -2,28 +2,55 @@
 
 The SDK models (`openapi_client.models`) check shapes and strict types but silently drop
 unknown keys and do not enforce identifiers, counts, sizes or bulk `unique_id` clashes
-(see reference/platforms.md §3–5); those rules live here.
+(see reference/platforms.md §2–5, §9); those rules live here.
 """
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
+import orjson
 import pydantic
+from openapi_client.models.catalog_category_create_job_create_query import CatalogCategoryCreateJobCreateQuery
+from openapi_client.models.catalog_category_delete_job_create_query import CatalogCategoryDeleteJobCreateQuery
+from openapi_client.models.catalog_category_update_job_create_query import CatalogCategoryUpdateJobCreateQuery
 from openapi_client.models.catalog_item_create_job_create_query import CatalogItemCreateJobCreateQuery
 from openapi_client.models.catalog_item_delete_job_create_query import CatalogItemDeleteJobCreateQuery
 from openapi_client.models.catalog_item_update_job_create_query import CatalogItemUpdateJobCreateQuery
+from openapi_client.models.catalog_variant_create_job_create_query import CatalogVariantCreateJobCreateQuery
+from openapi_client.models.catalog_variant_delete_job_create_query import CatalogVariantDeleteJobCreateQuery
+from openapi_client.models.catalog_variant_update_job_create_query import CatalogVariantUpdateJobCreateQuery
 from openapi_client.models.event_create_query_v2 import EventCreateQueryV2
 from openapi_client.models.events_bulk_create_job import EventsBulkCreateJob
 from openapi_client.models.profile_upsert_query import ProfileUpsertQuery
+from openapi_client.models.server_bis_subscription_create_query import ServerBISSubscriptionCreateQuery
 from openapi_client.models.subscription_create_job_create_query import SubscriptionCreateJobCreateQuery
 from openapi_client.models.subscription_delete_job_create_query import SubscriptionDeleteJobCreateQuery
 
+MEDIA_TYPE = "application/vnd.api+json"
 MB = 1024 * 1024
 MAX_BULK_EVENTS = 1000
 MAX_SUBSCRIPTION_PROFILES = 1000
-MAX_CATALOG_ITEMS = 100
+MAX_CATALOG_ENTRIES = 100
+MAX_CUSTOM_METADATA = 100 * 1024
 IDENTIFIERS = ("email", "phone_number", "external_id", "anonymous_id", "_kx")
+BIS_CHANNELS = ("EMAIL", "SMS")
+E164 = re.compile(r"^\+[1-9]\d{1,14}$")
+EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+# the key that holds a catalog job's entries under data.attributes, per resource kind
+CATALOG_ENTRY_KEYS = {"item": "items", "variant": "variants", "category": "categories"}
+CATALOG_JOB_MODELS: dict[tuple[str, str], type[pydantic.BaseModel]] = {
+    ("item", "create"): CatalogItemCreateJobCreateQuery,
+    ("item", "update"): CatalogItemUpdateJobCreateQuery,
+    ("item", "delete"): CatalogItemDeleteJobCreateQuery,
+    ("variant", "create"): CatalogVariantCreateJobCreateQuery,
+    ("variant", "update"): CatalogVariantUpdateJobCreateQuery,
+    ("variant", "delete"): CatalogVariantDeleteJobCreateQuery,
+    ("category", "create"): CatalogCategoryCreateJobCreateQuery,
+    ("category", "update"): CatalogCategoryUpdateJobCreateQuery,
+    ("category", "delete"): CatalogCategoryDeleteJobCreateQuery,
+}
 
 
 class Route:
@@ -45,15 +72,9 @@ ROUTES: dict[str, Route] = {
     "/api/profile-subscription-bulk-delete-jobs": Route(
         SubscriptionDeleteJobCreateQuery, 5 * MB, "profile-subscription-bulk-delete-job"
     ),
-    "/api/catalog-item-bulk-create-jobs": Route(
-        CatalogItemCreateJobCreateQuery, 5 * MB, "catalog-item-bulk-create-job"
-    ),
-    "/api/catalog-item-bulk-update-jobs": Route(
-        CatalogItemUpdateJobCreateQuery, 5 * MB, "catalog-item-bulk-update-job"
-    ),
-    "/api/catalog-item-bulk-delete-jobs": Route(
-        CatalogItemDeleteJobCreateQuery, 5 * MB, "catalog-item-bulk-delete-job"
-    ),
+    **{f"/api/catalog-{kind}-bulk-{action}-jobs": Route(model, 5 * MB, f"catalog-{kind}-bulk-{action}-job")
+       for (kind, action), model in CATALOG_JOB_MODELS.items()},
+    "/api/back-in-stock-subscriptions": Route(ServerBISSubscriptionCreateQuery, 5 * MB, None),
 }
 
 
@@ -61,13 +82,14 @@ class Invalid(Exception):
     """A request Klaviyo would refuse; carries what goes into the JSON:API error object."""
 
     def __init__(self, detail: str, pointer: str | None = "/data", parameter: str | None = None,
-                 status: int = 400, code: str = "invalid") -> None:
+                 status: int = 400, code: str = "invalid", headers: dict[str, str] | None = None) -> None:
         super().__init__(detail)
         self.detail = detail
         self.pointer = pointer
         self.parameter = parameter
         self.status = status
         self.code = code
+        self.headers = headers or {}
 
 
 def pointer_of(parts: list[Any]) -> str:
@@ -192,6 +214,58 @@ def bulk_event_entries(body: dict[str, Any]) -> list[tuple[tuple[str, str], dict
     return out
 
 
-def check_item_count(items: list[Any], limit: int, pointer: str) -> None:
+def check_item_count(items: list[Any], limit: int, pointer: str, noun: str = "items") -> None:
     if len(items) > limit:
-        raise Invalid(f"At most {limit} items are allowed per request; got {len(items)}.", pointer)
+        raise Invalid(f"At most {limit} {noun} are allowed per request; got {len(items)}.", pointer)
+
+
+def check_catalog_entries(entries: list[dict[str, Any]], kind: str, action: str) -> None:
+    """What Klaviyo refuses for a whole catalog job and the SDK lets through: the count, a catalog
+    other than `$default`, custom_metadata over 100 KB, a variant without its item."""
+    pointer = f"/data/attributes/{CATALOG_ENTRY_KEYS[kind]}/data"
+    check_item_count(entries, MAX_CATALOG_ENTRIES, pointer, CATALOG_ENTRY_KEYS[kind])
+    for index, entry in enumerate(entries):
+        at = f"{pointer}/{index}"
+        attributes = entry.get("attributes") or {}
+        if attributes.get("catalog_type") not in (None, "$default"):
+            raise Invalid("catalog_type must be '$default', the only catalog Klaviyo supports.",
+                          f"{at}/attributes/catalog_type")
+        metadata = attributes.get("custom_metadata")
+        if metadata is not None and len(orjson.dumps(metadata)) > MAX_CUSTOM_METADATA:
+            raise Invalid("custom_metadata may not exceed 100 KB.", f"{at}/attributes/custom_metadata")
+        if kind == "variant" and action == "create" and not entry["relationships"]["item"].get("data"):
+            raise Invalid("A catalog variant needs its item in relationships.item.data.",
+                          f"{at}/relationships/item/data")
+
+
+def bis_subscription(body: dict[str, Any]) -> tuple[dict[str, Any], list[str], str]:
+    """(profile attributes, channels, variant id) of a valid back-in-stock body; refuses what the SDK
+    allows but Klaviyo does not: no profile identifier, a phone not in E.164, no or unsupported channels."""
+    data = body["data"]
+    channels = data["attributes"]["channels"]
+    if not channels:
+        raise Invalid("At least one channel (EMAIL or SMS) is required.", "/data/attributes/channels")
+    for index, channel in enumerate(channels):
+        if channel not in BIS_CHANNELS:
+            raise Invalid(f"Channel '{channel}' is not supported; use EMAIL or SMS.",
+                          f"/data/attributes/channels/{index}")
+    profile = (data["attributes"].get("profile") or {}).get("data")
+    if not profile:
+        raise Invalid("A profile is required.", "/data/attributes/profile")
+    attributes = profile.get("attributes") or {}
+    _check_contact(attributes, "/data/attributes/profile/data/attributes")
+    variant_id = (data["relationships"]["variant"].get("data") or {}).get("id")
+    if not variant_id:
+        raise Invalid("A catalog variant id is required.", "/data/relationships/variant/data/id")
+    return attributes, channels, variant_id
+
+
+def _check_contact(attributes: dict[str, Any], pointer: str) -> None:
+    email, phone = attributes.get("email"), attributes.get("phone_number")
+    if not (email or phone):
+        raise Invalid("The profile needs an email or a phone_number.", pointer)
+    if email and not EMAIL.match(email):
+        raise Invalid(f"'{email}' is not a valid email address.", f"{pointer}/email")
+    if phone and not E164.match(phone):
+        raise Invalid(f"phone_number '{phone}' is not in E.164 format (e.g. +15005550006).",
+                      f"{pointer}/phone_number")

@@ -111,3 +111,14 @@ class UpsertedOrder:
     @property
     def statuses(self) -> list[Any]:
         return [state.get("status") for state in self.history]
+
+
+@dataclass(slots=True)
+class PendingJob:
+    """A catalog bulk job Klaviyo accepted but has not run yet: its entries apply when it completes."""
+
+    job: dict[str, Any]          # the job resource answered to GETs, completed in place
+    kind: str                    # "item", "variant" or "category"
+    action: str                  # "create", "update" or "delete"
+    entries: list[dict[str, Any]]
+    polls_left: int              # GETs still to answer "processing"

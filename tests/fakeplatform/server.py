@@ -91,9 +91,10 @@ class FakePlatform(PlatformState):
         return f"{self.url}/webhook/receive" if kind == "webhook" else f"{self.url}/{kind}"
 
     def reset(self) -> None:
-        """Forget requests and stored data, and drop pending faults and auth failures."""
+        """Forget requests and stored data, drop pending faults and auth failures, and settings back to defaults."""
         self.clear_state()
         self.faults.clear()
+        self.set_klaviyo_job_polls(0)
 
     # --- faults --------------------------------------------------------------------------------
 

@@ -10,7 +10,7 @@ import threading
 from collections import Counter, deque
 from typing import Any
 
-from tests.fakeplatform.records import KlaviyoEvent, Recorded, UpsertedOrder
+from tests.fakeplatform.records import KlaviyoEvent, PendingJob, Recorded, UpsertedOrder
 
 
 class PlatformState:
@@ -26,8 +26,17 @@ class PlatformState:
         self._klaviyo_keys: set[tuple[tuple[str, str], str, str]] = set()
         self.klaviyo_profiles: dict[tuple[str, str], dict[str, Any]] = {}
         self.klaviyo_subscriptions: list[dict[str, Any]] = []
+        # catalog records by compound id `$custom:::$default:::<external_id>`:
+        # items {"attributes", "categories": [category ids], "created", "updated"},
+        # variants {"attributes", "item": item id, "created", "updated"}, categories {"attributes", "created", "updated"}
         self.klaviyo_catalog: dict[str, dict[str, Any]] = {}
+        self.klaviyo_variants: dict[str, dict[str, Any]] = {}
+        self.klaviyo_categories: dict[str, dict[str, Any]] = {}
+        self.klaviyo_bis: list[dict[str, Any]] = []  # back in stock: {"profile", "channels", "variant"}
         self.klaviyo_jobs: list[dict[str, Any]] = []
+        self.klaviyo_pending_jobs: dict[str, PendingJob] = {}  # catalog jobs still "processing", by job id
+        self.klaviyo_max_jobs_in_flight = 0  # most catalog jobs in progress at once (each counted at its POST)
+        self.klaviyo_job_polls = 0  # setting: GETs of a catalog job that answer "processing" before it completes
         self.klaviyo_window: dict[str, tuple[int, int]] = {}  # path → (second, requests) for RateLimit-*
         # Sendlane
         self.sendlane_orders: dict[str, UpsertedOrder] = {}
@@ -43,13 +52,45 @@ class PlatformState:
         with self.lock:
             for container in (
                 self.requests, self.internal_errors, self.klaviyo_events, self._klaviyo_keys,
-                self.klaviyo_profiles, self.klaviyo_subscriptions, self.klaviyo_catalog, self.klaviyo_jobs,
+                self.klaviyo_profiles, self.klaviyo_subscriptions, self.klaviyo_catalog, self.klaviyo_variants,
+                self.klaviyo_categories, self.klaviyo_bis, self.klaviyo_jobs, self.klaviyo_pending_jobs,
                 self.klaviyo_window,
                 self.sendlane_orders, self.sendlane_tracked, self.esputnik_orders, self.webhook_deliveries,
             ):
                 container.clear()
             self.klaviyo_duplicates = 0
+            self.klaviyo_max_jobs_in_flight = 0
             self.webhook_duplicates = 0
+
+    # --- Klaviyo catalog controls ----------------------------------------------------------------
+
+    def set_klaviyo_job_polls(self, polls: int) -> None:
+        """Catalog jobs posted from now on answer "processing" to that many GETs, then complete (0: at once)."""
+        if isinstance(polls, bool) or not isinstance(polls, int) or polls < 0:
+            raise ValueError(f"polls must be an integer >= 0, not {polls!r}")
+        with self.lock:
+            self.klaviyo_job_polls = polls
+
+    def forget_klaviyo_catalog_id(self, catalog_id: str) -> str | None:
+        """Drop one item, variant or category without a job, as if Klaviyo lost it: a lost item takes its
+        variants with it, a lost category leaves its items. Items are looked up first (an item and its
+        only variant often share an id).
+
+        Returns which store held it ("item", "variant", "category"), None when none did.
+        """
+        with self.lock:
+            if self.klaviyo_catalog.pop(catalog_id, None) is not None:
+                for variant_id in [v for v, variant in self.klaviyo_variants.items() if variant["item"] == catalog_id]:
+                    del self.klaviyo_variants[variant_id]
+                return "item"
+            if self.klaviyo_variants.pop(catalog_id, None) is not None:
+                return "variant"
+            if self.klaviyo_categories.pop(catalog_id, None) is not None:
+                for item in self.klaviyo_catalog.values():
+                    if catalog_id in item["categories"]:
+                        item["categories"].remove(catalog_id)
+                return "category"
+        return None
 
     # --- stores, called by the platform handlers with the lock held ---------------------------
 

@@ -25,4 +25,14 @@ def ping():  # noqa: ANN201
 
 
 # Importing the modules registers their routes on `bp`.
-from webapp.api import checkouts, contacts, destinations, events, feeds, openapi, orders, sources  # noqa: E402, F401
+from webapp.api import (  # noqa: E402, F401
+    back_in_stock,
+    checkouts,
+    contacts,
+    destinations,
+    events,
+    feeds,
+    openapi,
+    orders,
+    sources,
+)

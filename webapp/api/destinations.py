@@ -23,6 +23,8 @@ from webapp.services.delivery.destinations import (
     test_connection,
     update_destination,
 )
+from webapp.services.platform_catalogs import runs as catalog_runs
+from webapp.services.platform_catalogs import status as catalog_status
 
 
 def _get(destination_id: int) -> Destination:
@@ -43,7 +45,16 @@ def list_destinations():  # noqa: ANN201
 @api_key_required
 def create():  # noqa: ANN201
     destination = create_destination(validate(DestinationCreate, json_body()))
-    return jsonify(destination_json(destination)), 201
+    catalog_runs.catalog_switched(destination, "off")
+    return jsonify(_with_warnings(destination)), 201
+
+
+def _with_warnings(destination: Destination) -> dict:
+    body = destination_json(destination)
+    warnings = catalog_status.catalog_warnings(destination)
+    if warnings:
+        body["warnings"] = warnings
+    return body
 
 
 @bp.get("/destinations/<int:destination_id>")
@@ -55,8 +66,29 @@ def get(destination_id: int):  # noqa: ANN201
 @bp.route("/destinations/<int:destination_id>", methods=["PUT", "PATCH"])
 @api_key_required
 def update(destination_id: int):  # noqa: ANN201
-    destination = update_destination(_get(destination_id), validate(DestinationUpdate, json_body()))
-    return jsonify(destination_json(destination))
+    destination = _get(destination_id)
+    before = destination.catalog
+    update_destination(destination, validate(DestinationUpdate, json_body()))
+    catalog_runs.catalog_switched(destination, before)
+    return jsonify(_with_warnings(destination))
+
+
+@bp.get("/destinations/<int:destination_id>/catalog")
+@api_key_required
+def catalog(destination_id: int):  # noqa: ANN201
+    return jsonify(catalog_status.catalog_status(_get(destination_id)))
+
+
+@bp.post("/destinations/<int:destination_id>/catalog/reconcile")
+@api_key_required
+def reconcile(destination_id: int):  # noqa: ANN201
+    """Queue a reconcile now (?full=1 also reads the platform's catalog back first)."""
+    destination = _get(destination_id)
+    if not catalog_runs.reconciled(destination):
+        raise ApiError(409, [problem(["catalog"], "this destination's catalog is not kept through a Catalog API "
+                                                  "(set catalog to \"api\" on a Klaviyo destination)")])
+    run = catalog_runs.request_reconcile(destination, "manual", full=flag("full"))
+    return jsonify(catalog_status.run_json(run)), 202
 
 
 @bp.delete("/destinations/<int:destination_id>")

@@ -11,6 +11,7 @@ from pydantic.json_schema import models_json_schema
 from webapp import __version__
 from webapp.api import bp
 from webapp.schemas import responses as out
+from webapp.schemas.back_in_stock import BackInStockRequest
 from webapp.schemas.checkouts import CanonicalCheckout
 from webapp.schemas.destinations import DestinationCreate, DestinationUpdate
 from webapp.schemas.feeds import FeedCreate, FeedUpdate
@@ -33,6 +34,9 @@ ROUTES: list[tuple[str, str, str, Any, dict[int, Any], list[tuple[str, str]]]] =
      {202: out.CheckoutResult, 422: out.ErrorResponse}, []),
     ("post", "/products", "Push-source product upserts and deletes (≤ 1000)", ProductPush,
      {202: out.PushResult, 422: out.ErrorResponse}, []),
+    ("post", "/back-in-stock", "A shopper waiting for a sold-out variant: Klaviyo's back-in-stock subscription, "
+     "and a back_in_stock webhook event when a sync brings it back", BackInStockRequest,
+     {202: out.BackInStockOut, 422: out.ErrorResponse}, []),
     ("get", "/sources", "List sources", None, {200: out.SourceList}, []),
     ("post", "/sources", "Create a source", SourceCreate, {201: out.SourceOut, 422: out.ErrorResponse}, []),
     ("get", "/sources/{id}", "A source", None, {200: out.SourceOut, 404: out.ErrorResponse}, []),
@@ -68,6 +72,12 @@ ROUTES: list[tuple[str, str, str, Any, dict[int, Any], list[tuple[str, str]]]] =
     ("post", "/destinations/{id}/retry", "Retry failed/dead events created in a time range", None,
      {200: out.RetryCount, 422: out.ErrorResponse},
      [("since", "ISO 8601 with offset"), ("until", "ISO 8601 with offset"), ("dry_run", "1 only counts")]),
+    ("get", "/destinations/{id}/catalog", "The platform's catalog as shoprelay keeps it: items, variants and "
+     "categories confirmed, jobs in flight, the last reconcile, refused entries", None,
+     {200: out.DestinationCatalogOut, 404: out.ErrorResponse}, []),
+    ("post", "/destinations/{id}/catalog/reconcile", "Queue a reconcile of the platform's catalog now", None,
+     {202: out.CatalogReconcileOut, 404: out.ErrorResponse, 409: out.ErrorResponse},
+     [("full", "1 reads the platform's catalog back first")]),
     ("post", "/events/{id}/retry", "Retry one failed or waiting event now", None,
      {200: out.EventOut, 409: out.ErrorResponse}, []),
 ]

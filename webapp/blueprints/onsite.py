@@ -8,9 +8,11 @@ import pydantic
 from flask import Blueprint, Response, current_app, jsonify, request, send_from_directory
 
 from webapp.extensions import csrf
-from webapp.schemas.errors import error_list
+from webapp.schemas.back_in_stock import BackInStockRequest
+from webapp.schemas.errors import ApiError, error_list
 from webapp.schemas.onsite import Collect
 from webapp.services.orders.onsite import allowed, collect
+from webapp.services.platform_catalogs.back_in_stock import subscribe
 
 bp = Blueprint("onsite", __name__)
 csrf.exempt(bp)
@@ -43,7 +45,31 @@ def collect_view() -> Response:
         response = jsonify(errors=error_list(exc))
         response.status_code = 422
         return _cors(response)
+    if body.event == "back_in_stock":
+        return _cors(_back_in_stock(body))
     return _cors(jsonify(result=collect(body)), 202)
+
+
+def _back_in_stock(body: Collect) -> Response:
+    """`shoprelay.backInStock({...})`: the same subscription as POST /api/v1/back-in-stock (the identified
+    visitor's email when the call names none)."""
+    fields = {key: body.properties.get(key) for key in ("email", "phone", "sku", "product_id", "channels")
+              if body.properties.get(key) is not None}
+    if "email" not in fields and "phone" not in fields and body.email:
+        fields["email"] = str(body.email)
+    try:
+        subscription, warnings = subscribe(BackInStockRequest.model_validate(fields), origin="onsite")
+    except pydantic.ValidationError as exc:
+        response = jsonify(errors=error_list(exc))
+        response.status_code = 422
+        return response
+    except ApiError as exc:
+        response = jsonify(exc.to_json())
+        response.status_code = exc.status
+        return response
+    response = jsonify(result="subscribed", id=subscription.id, warnings=warnings)
+    response.status_code = 202
+    return response
 
 
 def _error(status: int, message: str) -> Response:

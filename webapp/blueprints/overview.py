@@ -15,6 +15,7 @@ from webapp.services.overview.runtime_status import runtime_status
 from webapp.services.overview.stats import window_stats
 from webapp.services.platform import charts
 from webapp.services.platform.time_buckets import DEFAULT_WINDOW, make_window, without_jit
+from webapp.services.platform_catalogs import status as catalog_status
 
 bp = dashboard_blueprint("overview", __name__)
 
@@ -58,7 +59,7 @@ def index():  # noqa: ANN201
     steps = setup_steps()
     context: dict[str, Any] = {
         "attention": attention_items(runtime, sources, feeds), "runtime": runtime, "sources": sources,
-        "feeds": feeds, "steps": steps, "empty": is_empty_instance(steps), "window": window,
+        "feeds": feeds, "klaviyo_catalogs": catalog_status.klaviyo_catalogs(), "steps": steps, "empty": is_empty_instance(steps), "window": window,
     }
     if not context["empty"]:
         context["stats"] = window_stats(window)

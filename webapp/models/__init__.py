@@ -14,10 +14,11 @@ from webapp.models.catalog import (
 )
 from webapp.models.delivery import EVENT_STATES, DeliveryAttempt, DeliveryRequest, Destination, Event
 from webapp.models.orders import Checkout, Contact, ContactLtv, ImportRun, Order, OrderLine
+from webapp.models.platform_catalogs import BackInStockSubscription, CatalogEntry, CatalogReconcile
 from webapp.models.rollups import ContactEventRollup, DeliveryCounter, EventRollup, RetentionMark
 
 __all__ = [
-    "EVENT_STATES", "ApiKey", "Base", "CatalogStage", "Checkout", "Contact", "ContactEventRollup", "ContactLtv",
+    "EVENT_STATES", "ApiKey", "BackInStockSubscription", "Base", "CatalogEntry", "CatalogReconcile", "CatalogStage", "Checkout", "Contact", "ContactEventRollup", "ContactLtv",
     "DeliveryAttempt", "DeliveryCounter", "DeliveryRequest", "Destination", "Event", "EventRollup", "Feed",
     "FeedBuild", "FeedFetch", "ImportRun", "Order", "OrderLine", "Product", "RetentionMark", "Source", "SyncRun",
     "User", "feed_sources", "utcnow",

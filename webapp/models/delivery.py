@@ -34,6 +34,8 @@ class Destination(Timestamps, Base):
     last_batch_at: Mapped[datetime | None]
     # The platform said "wait" (429, 503 with Retry-After) until then: the database copy of the Redis pause.
     rate_limited_until: Mapped[datetime | None]
+    # "api": the platform's catalog is kept equal to shoprelay's (Klaviyo Catalog API, Sendlane product-added).
+    catalog: Mapped[str] = mapped_column(sa.String(8), default="off", server_default="off")
 
 
 class Event(Base):

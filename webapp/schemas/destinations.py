@@ -10,7 +10,8 @@ from webapp.schemas.urls import http_url_problem
 
 EVENT_NAMES = ("placed_order", "ordered_product", "fulfilled_order", "cancelled_order", "refunded_order",
                "pending_order", "abandoned_checkout", "profile_upsert", "consent_change", "product_upsert",
-               "product_delete", "active_on_site", "viewed_product", "added_to_cart", "started_checkout")
+               "product_delete", "active_on_site", "viewed_product", "added_to_cart", "started_checkout",
+               "back_in_stock_subscription", "back_in_stock")
 Kind = Literal["klaviyo", "sendlane", "esputnik", "webhook"]
 
 
@@ -35,6 +36,11 @@ class DestinationUpdate(BaseModel):
     enabled: bool | None = None
     rate_limits: RateLimitsIn | None = None
     settings: dict[str, Any] | None = None
+    catalog: Literal["off", "api"] | None = Field(
+        default=None, description='"api" keeps the platform\'s catalog equal to shoprelay\'s: Klaviyo through its '
+                                  'Catalog API (items, variants, categories; a full reconcile when switched on and '
+                                  'nightly, the changes after every sync), Sendlane and webhooks through product '
+                                  'events. "off" (the default) sends no product data.')
 
     @field_validator("base_url")
     @classmethod
@@ -64,3 +70,4 @@ class DestinationCreate(DestinationUpdate):
     mode: Literal["realtime", "batch"] = "realtime"
     batch_interval_minutes: int = Field(default=30, ge=1, le=1440)
     enabled: bool = True
+    catalog: Literal["off", "api"] = "off"

@@ -6,7 +6,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, EmailStr, Field
 
-OnsiteEvent = Literal["identify", "active_on_site", "viewed_product", "added_to_cart"]
+OnsiteEvent = Literal["identify", "active_on_site", "viewed_product", "added_to_cart", "back_in_stock"]
 
 
 class Collect(BaseModel):

@@ -124,6 +124,52 @@ class DestinationOut(_Out):
                     "(ISO 8601 UTC); nothing is sent to its account before then. Null otherwise.")
 
 
+    catalog: str = Field(description='"api": the platform\'s catalog is kept equal to shoprelay\'s; "off": no '
+                                     'product data is sent.')
+    warnings: list[WarningItem] | None = Field(
+        default=None, description="Only on create/update: e.g. a Klaviyo feed of the same store is still "
+                                  "being fetched while the catalog goes through the Catalog API.")
+
+
+class CatalogReconcileOut(_Out):
+    id: int
+    status: str = Field(description="queued | running | succeeded | failed")
+    trigger: str = Field(description="enabled (switched on) | nightly | sync | manual")
+    full: bool = Field(description="The platform's own catalog was read back first (what it lost is created "
+                                   "again, what it holds unasked is removed).")
+    phase: str | None
+    done: int
+    total: int | None
+    counts: dict[str, Any] = Field(description="Entries confirmed per action and kind (sent), refused, jobs, "
+                                               "and products skipped per reason with examples.")
+    error: str | None
+    created_at: str | None
+    started_at: str | None
+    finished_at: str | None
+
+
+class CatalogErrorOut(_Out):
+    kind: str = Field(description="category | item | variant")
+    external_id: str
+    product: str | None = Field(description='The product it comes from: "<source id>:<product external id>".')
+    message: str
+    at: str | None
+
+
+class DestinationCatalogOut(_Out):
+    state: str = Field(description="off | waiting | reconciling | in_step | errors | failed | events (Sendlane "
+                                   "and webhooks take product events) | not_supported")
+    catalog: str
+    items: int = Field(description="Catalog items the platform confirmed (one per item group).")
+    variants: int = Field(description="Variants the platform confirmed (one per product / SKU).")
+    categories: int
+    pending_jobs: int = Field(description="Catalog jobs sent whose outcome has not been read yet.")
+    last_reconciled_at: str | None
+    last_reconcile: CatalogReconcileOut | None
+    errors: list[CatalogErrorOut] = Field(description="The newest entries the platform refused, with why.")
+    warnings: list[WarningItem]
+
+
 class DestinationList(_Out):
     destinations: list[DestinationOut]
 
@@ -189,6 +235,22 @@ class PushResult(_Out):
     updated: int
     unchanged: int
     removed: int
+
+
+class BackInStockOut(_Out):
+    id: int
+    email: str | None
+    phone: str | None
+    channels: list[str]
+    sku: str | None
+    product_id: str = Field(description="The product's id in its source (the Klaviyo variant's external id).")
+    source_id: int
+    origin: str = Field(description="api | onsite (/t.js)")
+    created_at: str | None
+    restocked_at: str | None = Field(description="When a sync brought its inventory back (webhooks were told).")
+    warnings: list[WarningItem] | None = Field(
+        default=None, description="e.g. the product is in stock now, or Klaviyo's catalog does not hold the "
+                                  "variant yet (the subscription goes out after the next reconcile).")
 
 
 class RetryCount(_Out):

@@ -1,7 +1,9 @@
 /* shoprelay onsite tracker: <script src="https://YOUR-SHOPRELAY/t.js" async></script>
  * window.shoprelay.identify({email: "a@b.com"}) once the visitor is known;
  * window.shoprelay.track("viewed_product", {product: {product_id, sku, name, url, image_url, price, categories, brand}});
- * window.shoprelay.track("added_to_cart", {product: {...}, cart: {id, url, total, currency, items: [...]}}).
+ * window.shoprelay.track("added_to_cart", {product: {...}, cart: {id, url, total, currency, items: [...]}});
+ * window.shoprelay.backInStock({email, phone, sku | product_id, channels: ["email", "sms"]}) on a sold-out variant
+ *   (the identified visitor's email when none is given); the promise says "subscribed" or why not.
  * "Active on Site" is sent once per browser session by itself. Nothing is sent for visitors never identified. */
 (function () {
   "use strict";
@@ -29,7 +31,13 @@
       store.set("shoprelay_identity", JSON.stringify(identity));
       send("identify", {});
     },
-    track: function (event, properties) { send(event, properties); }
+    track: function (event, properties) { send(event, properties); },
+    backInStock: function (request) {
+      var body = JSON.stringify({ event: "back_in_stock", anonymous_id: anon, email: identity.email || null,
+        customer_id: identity.customer_id || null, url: window.location.href, properties: request || {} });
+      return fetch(endpoint, { method: "POST", body: body, headers: { "Content-Type": "text/plain" } })
+        .then(function (response) { return response.json(); });
+    }
   };
   var queued = window.shoprelay && window.shoprelay.q;  // calls made before the script loaded
   window.shoprelay = api;

@@ -19,6 +19,7 @@ ORDER_EVENTS = ("placed_order", "ordered_product", "fulfilled_order", "cancelled
 ALL_EVENTS = ORDER_EVENTS + (
     "abandoned_checkout", "profile_upsert", "consent_change", "product_upsert", "product_delete",
     "active_on_site", "viewed_product", "added_to_cart", "started_checkout",
+    "back_in_stock_subscription", "back_in_stock",
 )
 
 
@@ -40,6 +41,8 @@ class OutboundEvent:
       consent_change: {"contact": <contact>}  (contact["accepts_marketing"] is the new value)
       product_upsert: {"product": <product dict>};  product_delete: {"product": {"external_id": ...}}
       checkout/onsite events: {"checkout": {...}} / {"activity": {...}, "contact": <contact>}
+      back_in_stock_subscription: {"subscription": {"id", "email", "phone", "channels", "sku", "product_id"}};
+      back_in_stock: the same + "product": <product dict> (its inventory came back)
     contact = {"customer_id", "email", "phone", "first_name", "last_name", "accepts_marketing", "address"}
     """
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
+from urllib.parse import urlsplit
 
 import orjson
 
@@ -26,11 +27,10 @@ from workers.destinations.base import (
     parse_time,
     text_or_none,
 )
+from workers.destinations.klaviyo_catalog import back_in_stock_body
 from workers.destinations.klaviyo_payloads import (
     METRICS,
     NOT_TAKEN,
-    catalog_attributes,
-    catalog_item_id,
     event_attributes,
     identifiers,
     profile_attributes,
@@ -41,7 +41,6 @@ REVISION = "2026-10-15"
 BULK_EVENTS_PER_REQUEST = 1000
 # Klaviyo refuses a bulk body over 5 MB; requests are cut below it (the body's size is counted exactly).
 BULK_MAX_BYTES = 5_000_000
-CATALOG_ITEMS_PER_JOB = 100
 PROFILES_PER_SUBSCRIPTION_JOB = 1000
 
 
@@ -136,8 +135,8 @@ class KlaviyoAdapter(DestinationAdapter):
     kind = "klaviyo"
     label = "Klaviyo"
     default_base_url = "https://a.klaviyo.com"
-    supported_events = frozenset(METRICS) | {"profile_upsert", "consent_change", "product_upsert",
-                                             "product_delete"}
+    # Catalog data goes through the reconcile of its Catalog API (workers/catalogs), not through events.
+    supported_events = frozenset(METRICS) | {"profile_upsert", "consent_change", "back_in_stock_subscription"}
     credential_fields = ("api_key",)
     default_rate_limits = {"burst_per_second": 350, "per_minute": 3500}
     bulk_rate_limits: ClassVar[dict[str, float]] = {"burst_per_second": 10, "per_minute": 150}
@@ -152,9 +151,23 @@ class KlaviyoAdapter(DestinationAdapter):
         return PreparedRequest(method, f"{self.base_url}{path}", event_ids, json=body, headers=headers,
                                content=content, logged=logged)
 
+    def catalog_request(self, method: str, path: str, content: bytes | None = None) -> PreparedRequest:
+        """A Catalog API call (reconcile jobs, job status, listings). A listing's next-page link is followed only
+        on this destination's own host: its path and query go to `base_url`."""
+        if path.startswith(("http://", "https://")):
+            parts = urlsplit(path)
+            path = parts.path + (f"?{parts.query}" if parts.query else "")
+            base = urlsplit(self.base_url)
+            if base.path and path.startswith(base.path):
+                path = path[len(base.path.rstrip("/")):]
+        request = self._request(method, path, [], content=content)
+        if content is None:
+            request.headers.pop("Content-Type", None)
+        return request
+
     def build_requests(self, events: list[OutboundEvent], *, bulk: bool = False) -> BuildResult:
         result = BuildResult(requests=[])
-        metric_events, consents, products = [], [], []
+        metric_events, consents = [], []
         profiles = _profiles([event for event in events if event.name in METRICS])
         for event in events:
             if event.name in METRICS:
@@ -171,8 +184,9 @@ class KlaviyoAdapter(DestinationAdapter):
                     result.skipped[event.id] = "no email, E.164 phone or customer id to identify the profile"
             elif event.name == "consent_change":
                 consents.append(event)
-            elif event.name in ("product_upsert", "product_delete"):
-                products.append(event)
+            elif event.name == "back_in_stock_subscription":
+                result.requests.append(self._request("POST", "/api/back-in-stock-subscriptions", [event.id],
+                                                     back_in_stock_body(event.payload["subscription"])))
             else:
                 result.skipped[event.id] = NOT_TAKEN.get(event.name, f"Klaviyo does not take {event.name}")
         if bulk:
@@ -184,7 +198,6 @@ class KlaviyoAdapter(DestinationAdapter):
                 body = {"data": {"type": "event", "attributes": attributes}}
                 result.requests.append(self._request("POST", "/api/events", [event.id], body))
         result.requests += self._consent_requests(consents, result.skipped)
-        result.requests += self._catalog_requests(products, result.skipped)
         return result
 
     def _bulk_event_requests(self, events: list[OutboundEvent],
@@ -264,33 +277,6 @@ class KlaviyoAdapter(DestinationAdapter):
         if self.settings.get("list_id"):
             data["relationships"] = {"list": {"data": {"type": "list", "id": str(self.settings["list_id"])}}}
         return {"data": data}
-
-    def _catalog_requests(self, events: list[OutboundEvent],
-                          skipped: dict[int, str]) -> list[PreparedRequest]:
-        """Catalog API jobs of ≤ 100 items; payload "change" == "updated" selects the update job."""
-        jobs: dict[str, list[tuple[dict[str, Any], list[int]]]] = {"create": [], "update": [], "delete": []}
-        for event, ids in collapse_latest(events, lambda e: str(e.payload["product"]["external_id"])):
-            product = event.payload["product"]
-            if event.name == "product_delete":
-                jobs["delete"].append(({"type": "catalog-item", "id": catalog_item_id(product)}, ids))
-            elif not product.get("link") or not product.get("title"):
-                for event_id in ids:
-                    skipped[event_id] = "a Klaviyo catalog item needs a title and a product URL"
-            elif event.payload.get("change") == "updated":
-                jobs["update"].append(({"type": "catalog-item", "id": catalog_item_id(product),
-                                        "attributes": catalog_attributes(product)}, ids))
-            else:
-                attributes = {"external_id": str(product["external_id"]), "integration_type": "$custom",
-                              "catalog_type": "$default", **catalog_attributes(product)}
-                jobs["create"].append(({"type": "catalog-item", "attributes": attributes}, ids))
-        requests = []
-        for job, entries in jobs.items():
-            for chunk in chunked(entries, CATALOG_ITEMS_PER_JOB):
-                body = {"data": {"type": f"catalog-item-bulk-{job}-job",
-                                 "attributes": {"items": {"data": [item for item, _ in chunk]}}}}
-                ids = [event_id for _, chain in chunk for event_id in chain]
-                requests.append(self._request("POST", f"/api/catalog-item-bulk-{job}-jobs", ids, body))
-        return requests
 
     def classify(self, status: int | None, headers: dict[str, str], body: bytes,
                  error: str | None = None) -> Classification:

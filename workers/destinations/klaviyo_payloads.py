@@ -28,6 +28,9 @@ METRICS = {
 NOT_TAKEN = {
     "pending_order": "Klaviyo has no pending-order metric; it hears of the order when it is placed",
     "abandoned_checkout": "Klaviyo builds abandoned-checkout flows itself from Started Checkout",
+    "product_upsert": "Klaviyo's catalog is kept by a reconcile of its Catalog API (the destination's catalog: api)",
+    "product_delete": "Klaviyo's catalog is kept by a reconcile of its Catalog API (the destination's catalog: api)",
+    "back_in_stock": "Klaviyo tells its back-in-stock subscribers itself when the variant's inventory returns",
 }
 # When the order happened for each lifecycle metric (falls back to the event's occurred_at).
 ORDER_TIME_FIELD = {"placed_order": "placed_at", "ordered_product": "placed_at",
@@ -183,21 +186,3 @@ def profile_inputs(event: OutboundEvent) -> tuple[dict[str, Any], dict[str, Any]
 def event_profile(event: OutboundEvent) -> dict[str, Any]:
     """The profile an event is about: its contact, with the order's billing address as location."""
     return profile_attributes(*profile_inputs(event))
-
-
-def catalog_item_id(product: dict[str, Any]) -> str:
-    return f"$custom:::$default:::{product['external_id']}"
-
-
-def catalog_attributes(product: dict[str, Any]) -> dict[str, Any]:
-    """Catalog item fields; extras Klaviyo has no field for go to flat custom_metadata."""
-    metadata = compact({**{key: text_or_none(product.get(key)) for key in ("sku", "brand", "currency",
-                                                                          "item_group_id")},
-                        "categories": ", ".join(product.get("categories") or []) or None,
-                        "compare_at_price": as_number(product.get("compare_at_price")),
-                        "inventory_quantity": as_number(product.get("inventory_quantity"))})
-    image = text_or_none(product.get("image_link"))
-    return compact({"title": str(product["title"]), "description": str(product.get("description") or ""),
-                    "url": str(product["link"]), "price": as_number(product.get("price")),
-                    "image_full_url": image, "image_thumbnail_url": image,
-                    "custom_metadata": metadata or None, "published": True})

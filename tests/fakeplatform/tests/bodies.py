@@ -70,3 +70,51 @@ def signed_post(fake: FakePlatform, body: dict[str, Any], delivery_id: str, secr
     headers = {"Content-Type": "application/json", "X-Shoprelay-Id": delivery_id,
                "X-Shoprelay-Signature": sign_webhook(secret, raw, timestamp)}
     return httpx.post(fake.base_url("webhook"), content=raw, headers=headers, timeout=5)
+
+
+CATALOG_KEYS = {"item": "items", "variant": "variants", "category": "categories"}
+
+
+def catalog_id(external_id: str) -> str:
+    """Klaviyo's compound catalog id (reference §2)."""
+    return f"$custom:::$default:::{external_id}"
+
+
+def catalog_ref(kind: str, external_id: str) -> dict[str, str]:
+    return {"type": f"catalog-{kind}", "id": catalog_id(external_id)}
+
+
+def catalog_job(kind: str, action: str, entries: list[dict[str, Any]]) -> dict[str, Any]:
+    """A catalog bulk job body: entries under data.attributes.<items|variants|categories>.data."""
+    return {"data": {"type": f"catalog-{kind}-bulk-{action}-job",
+                     "attributes": {CATALOG_KEYS[kind]: {"data": entries}}}}
+
+
+def item_entry(external_id: str, categories: tuple[str, ...] = ()) -> dict[str, Any]:
+    entry: dict[str, Any] = {"type": "catalog-item", "attributes": {
+        "external_id": external_id, "title": f"Item {external_id}", "description": "A thing.",
+        "url": f"https://shop.example/p/{external_id}", "price": 9.99}}
+    if categories:
+        entry["relationships"] = {"categories": {"data": [catalog_ref("category", c) for c in categories]}}
+    return entry
+
+
+def variant_entry(external_id: str, item_external_id: str, quantity: int = 3) -> dict[str, Any]:
+    return {"type": "catalog-variant", "attributes": {
+        "external_id": external_id, "title": f"Variant {external_id}", "description": "A size.",
+        "sku": external_id, "inventory_quantity": quantity, "price": 9.99,
+        "url": f"https://shop.example/p/{item_external_id}?v={external_id}"},
+        "relationships": {"item": {"data": catalog_ref("item", item_external_id)}}}
+
+
+def category_entry(external_id: str, name: str | None = None) -> dict[str, Any]:
+    return {"type": "catalog-category", "attributes": {"external_id": external_id, "name": name or external_id}}
+
+
+def bis_body(variant_external_id: str, email: str | None = "john.smith@example.com",
+             phone_number: str | None = None, channels: tuple[str, ...] = ("EMAIL",)) -> dict[str, Any]:
+    """A server back-in-stock subscription (reference §9)."""
+    attributes = {key: value for key, value in (("email", email), ("phone_number", phone_number)) if value}
+    return {"data": {"type": "back-in-stock-subscription", "attributes": {
+        "channels": list(channels), "profile": {"data": {"type": "profile", "attributes": attributes}}},
+        "relationships": {"variant": {"data": catalog_ref("variant", variant_external_id)}}}}

@@ -207,7 +207,7 @@ def test_klaviyo_catalog_jobs_create_update_delete_and_cap_at_100(fake, klaviyo)
     deleted = klaviyo.post("/api/catalog-item-bulk-delete-jobs", json=delete)
     assert deleted.json()["data"]["attributes"]["failed_count"] == 1
     assert list(fake.klaviyo_catalog) == [item_id]
-    assert fake.klaviyo_catalog[item_id]["price"] == 5.0
+    assert fake.klaviyo_catalog[item_id]["attributes"]["price"] == 5.0
     too_many = klaviyo.post("/api/catalog-item-bulk-create-jobs", json=catalog_create_body(101))
     assert too_many.status_code == 400
 

@@ -25,8 +25,10 @@ def shoprelay_process(app, *args: str) -> subprocess.Popen:  # noqa: ANN001
         "SHOPRELAY_ENCRYPTION_KEY": app.config["ENCRYPTION_KEY"], "SHOPRELAY_LOG_LEVEL": "WARNING",
         "SHOPRELAY_FETCH_TIMEOUT": "120",
     }
-    return subprocess.Popen([sys.executable, "-m", "webapp.cli", *args], env=env,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    # SHOPRELAY_TEST_CHILD_LOG: a file collecting the children's stderr (to see why one misbehaved).
+    with open(os.environ.get("SHOPRELAY_TEST_CHILD_LOG", os.devnull), "ab") as log:  # the child keeps a copy
+        return subprocess.Popen([sys.executable, "-m", "webapp.cli", *args], env=env,
+                                stdout=subprocess.DEVNULL, stderr=log)
 
 
 def worker_process(app, queue: str) -> subprocess.Popen:  # noqa: ANN001

@@ -12,9 +12,15 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import orjson
+from openapi_client.models.catalog_category_create_job_create_query import CatalogCategoryCreateJobCreateQuery
+from openapi_client.models.catalog_category_delete_job_create_query import CatalogCategoryDeleteJobCreateQuery
+from openapi_client.models.catalog_category_update_job_create_query import CatalogCategoryUpdateJobCreateQuery
 from openapi_client.models.catalog_item_create_job_create_query import CatalogItemCreateJobCreateQuery
 from openapi_client.models.catalog_item_delete_job_create_query import CatalogItemDeleteJobCreateQuery
 from openapi_client.models.catalog_item_update_job_create_query import CatalogItemUpdateJobCreateQuery
+from openapi_client.models.catalog_variant_create_job_create_query import CatalogVariantCreateJobCreateQuery
+from openapi_client.models.catalog_variant_delete_job_create_query import CatalogVariantDeleteJobCreateQuery
+from openapi_client.models.catalog_variant_update_job_create_query import CatalogVariantUpdateJobCreateQuery
 from openapi_client.models.event_create_query_v2 import EventCreateQueryV2
 from openapi_client.models.events_bulk_create_job import EventsBulkCreateJob
 from openapi_client.models.profile_upsert_query import ProfileUpsertQuery
@@ -32,6 +38,12 @@ MODEL_BY_PATH = {
     "/api/catalog-item-bulk-create-jobs": CatalogItemCreateJobCreateQuery,
     "/api/catalog-item-bulk-update-jobs": CatalogItemUpdateJobCreateQuery,
     "/api/catalog-item-bulk-delete-jobs": CatalogItemDeleteJobCreateQuery,
+    "/api/catalog-variant-bulk-create-jobs": CatalogVariantCreateJobCreateQuery,
+    "/api/catalog-variant-bulk-update-jobs": CatalogVariantUpdateJobCreateQuery,
+    "/api/catalog-variant-bulk-delete-jobs": CatalogVariantDeleteJobCreateQuery,
+    "/api/catalog-category-bulk-create-jobs": CatalogCategoryCreateJobCreateQuery,
+    "/api/catalog-category-bulk-update-jobs": CatalogCategoryUpdateJobCreateQuery,
+    "/api/catalog-category-bulk-delete-jobs": CatalogCategoryDeleteJobCreateQuery,
 }
 
 

@@ -189,31 +189,9 @@ def test_historical_consent_is_an_import_with_consent_time(adapter) -> None:
     assert_request_accepted(request)
 
 
-def test_catalog_jobs_hold_at_most_100_items(adapter) -> None:
-    upserts = [event("product_upsert", {"product": make_product(external_id=f"SKU-{n}")}, n)
-               for n in range(250)]
-    updates = [event("product_upsert", {"product": make_product(external_id="OLD"), "change": "updated"},
-                     900)]
-    deletes = [event("product_delete", {"product": {"external_id": "GONE"}}, 901)]
-    requests = adapter.build_requests(upserts + updates + deletes).requests
-    sizes = [(r.url.rsplit("/", 1)[1], len(r.json["data"]["attributes"]["items"]["data"])) for r in requests]
-    assert sizes == [("catalog-item-bulk-create-jobs", 100), ("catalog-item-bulk-create-jobs", 100),
-                     ("catalog-item-bulk-create-jobs", 50), ("catalog-item-bulk-update-jobs", 1),
-                     ("catalog-item-bulk-delete-jobs", 1)]
-    item = requests[0].json["data"]["attributes"]["items"]["data"][0]
-    assert item["attributes"]["external_id"] == "SKU-0"
-    assert item["attributes"]["url"] == "https://shop.example/p/1111"
-    assert item["attributes"]["custom_metadata"]["categories"] == "Fiction, Children"
-    assert requests[3].json["data"]["attributes"]["items"]["data"][0]["id"] == "$custom:::$default:::OLD"
-    assert requests[4].json["data"]["attributes"]["items"]["data"][0] == {
-        "type": "catalog-item", "id": "$custom:::$default:::GONE"}
-    for request in requests:
-        assert_request_accepted(request)
-
-
-def test_product_without_url_is_skipped(adapter) -> None:
-    result = adapter.build_requests([event("product_upsert", {"product": make_product(link=None)})])
-    assert result.requests == [] and "URL" in result.skipped[1]
+def test_product_events_are_not_taken_as_events(adapter) -> None:
+    result = adapter.build_requests([event("product_upsert", {"product": make_product()})])
+    assert result.requests == [] and "Catalog API" in result.skipped[1]
 
 
 @pytest.mark.parametrize(("name", "payload", "metric", "expected"), [

@@ -16,11 +16,22 @@ from webapp.blueprints.destinations.pages import bp, get_destination, show_conte
 from webapp.services.delivery import retries as delivery_ops
 from webapp.services.delivery.destinations import pause_destination, resume_destination, test_connection
 from webapp.services.delivery.queries import failed_event, parse_utc_local
+from webapp.services.platform_catalogs import runs as catalog_runs
 
 
 def _to_detail(destination_id: int, message: str, category: str = "success") -> Response:
     flash(message, category)
     return redirect(url_for("destinations.show", destination_id=destination_id))
+
+
+@bp.post("/<int:destination_id>/catalog/reconcile")
+def reconcile_catalog(destination_id: int):  # noqa: ANN201
+    destination = get_destination(destination_id)
+    if not catalog_runs.reconciled(destination):
+        abort(409, "this destination's catalog is not kept through a Catalog API")
+    catalog_runs.request_reconcile(destination, "manual", full=request.form.get("full") == "1")
+    return _to_detail(destination_id, "Reconcile queued: the platform's catalog is compared with this one and "
+                                      "only the difference is sent.")
 
 
 @bp.post("/<int:destination_id>/pause")

@@ -29,6 +29,8 @@ from webapp.services.delivery.queries import (
     request_log,
 )
 from webapp.services.platform.crypto import decrypt_json
+from webapp.services.platform_catalogs import runs as catalog_runs
+from webapp.services.platform_catalogs import status as catalog_status
 
 bp = dashboard_blueprint("destinations", __name__, url_prefix="/destinations")
 
@@ -73,6 +75,7 @@ def create():  # noqa: ANN201
     destination, form = save_new(request.form, kind)
     if destination is None:
         return _form_page(form, None, 422)
+    catalog_runs.catalog_switched(destination, "off")
     flash(f"{destination.name} is connected. Use “Test connection” to check the credentials.", "success")
     return redirect(url_for("destinations.show", destination_id=destination.id))
 
@@ -86,9 +89,13 @@ def edit(destination_id: int):  # noqa: ANN201
 @bp.post("/<int:destination_id>/edit")
 def update(destination_id: int):  # noqa: ANN201
     destination = get_destination(destination_id)
+    before = destination.catalog
     form = save_changes(destination, request.form)
     if form is not None:
         return _form_page(form, destination, 422)
+    catalog_runs.catalog_switched(destination, before)
+    for warning in catalog_status.catalog_warnings(destination):
+        flash(warning["message"], "warning")
     flash("Saved.", "success")
     return redirect(url_for("destinations.show", destination_id=destination.id))
 
@@ -111,6 +118,7 @@ def show_context(destination: Destination, **extra: Any) -> dict[str, Any]:
         "requests": request_log(destination.id, after=_cursor("after"), before=_cursor("before")),
         "rate_limit_labels": RATE_LIMIT_LABELS, "test_result": None, "retry": {},
         "rate_limited_until": rate_limited_until(destination),
+        "catalog": catalog_status.catalog_status(destination) if destination.catalog == "api" else None,
     }
     return context | extra
 
@@ -118,6 +126,14 @@ def show_context(destination: Destination, **extra: Any) -> dict[str, Any]:
 @bp.get("/<int:destination_id>")
 def show(destination_id: int):  # noqa: ANN201
     return render_template("destinations/show.html", **show_context(get_destination(destination_id)))
+
+
+@bp.get("/<int:destination_id>/catalog")
+def catalog_panel(destination_id: int):  # noqa: ANN201
+    """The catalog panel alone (htmx polls it while a reconcile runs)."""
+    destination = get_destination(destination_id)
+    return render_template("destinations/_catalog.html", destination=destination,
+                           catalog=catalog_status.catalog_status(destination))
 
 
 @bp.get("/<int:destination_id>/requests")

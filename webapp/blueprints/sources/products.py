@@ -17,6 +17,7 @@ from webapp.services.catalog.product_queries import (
     product_fields,
     source_choices,
 )
+from webapp.services.platform_catalogs import back_in_stock
 
 
 def _cursor(name: str) -> int | None:
@@ -41,7 +42,8 @@ def product(product_id: int):  # noqa: ANN201
     found = db.session.get(Product, product_id)
     if found is None:
         abort(404)
-    context = {"product": found, "fields": product_fields(found), "source": db.session.get(Source, found.source_id)}
+    context = {"product": found, "fields": product_fields(found), "source": db.session.get(Source, found.source_id),
+               "waiting": back_in_stock.waiting_for(found)}
     if is_htmx():
         return render_template("sources/_product_panel.html", **context)
     return render_template("sources/product.html", **context)

@@ -1,8 +1,8 @@
-"""What follows a catalog change: rebuild the feeds that draw on the source, push product events.
+"""What follows a catalog change: rebuild the feeds that draw on the source, send the changes to platforms.
 
-Product pushes go to destinations that take them: Sendlane (product_added, by default) and any
-destination whose event list names product_upsert/product_delete explicitly (e.g. Klaviyo when the
-catalog goes through its Catalog API instead of the feed).
+Destinations whose `catalog` is "api" get them: Klaviyo through a reconcile of its Catalog API
+(platform_catalogs), Sendlane and webhooks as product events through the outbox. A webhook whose event
+list names product_upsert / product_delete gets them too.
 """
 
 from __future__ import annotations
@@ -28,9 +28,8 @@ def product_targets() -> list[Target]:
     targets = []
     for destination in db.session.scalars(sa.select(Destination).where(Destination.enabled)).all():
         supported = get_adapter_class(destination.kind).supported_events
-        explicit = set(destination.events or []) & set(PRODUCT_EVENTS)
-        default = set(PRODUCT_EVENTS) if destination.kind == "sendlane" and not destination.events else set()
-        accepts = (explicit | default) & supported
+        wanted = set(PRODUCT_EVENTS) if destination.catalog == "api" else set(destination.events or [])
+        accepts = wanted & set(PRODUCT_EVENTS) & supported
         if accepts:
             targets.append(Target(destination.id, destination.mode, frozenset(accepts)))
     return targets
@@ -95,10 +94,14 @@ def after_sync(source: Source, run: SyncRun, diff: Diff) -> None:
     """Hook after a successful sync commit: product events (a file sync wrote them with each applied chunk,
     `diff.touched`), then feed rebuilds (best effort)."""
     from webapp.services.orders.ingest import signal_destinations
+    from webapp.services.platform_catalogs import back_in_stock
+    from webapp.services.platform_catalogs import runs as catalog_runs
 
     changed = diff.added or diff.updated or diff.removed
     if not changed:
         return
+    catalog_runs.after_sync()
+    back_in_stock.check_restocks()
     touched = queue_product_events(source.id, diff.added_ids + diff.updated_ids, diff.removed_keys,
                                    set(diff.added_ids), str(run.id)) | diff.touched
     db.session.commit()

@@ -38,7 +38,7 @@ REASONS = {
 }
 
 
-def _silent(connection: Redis, job_ids: list[str], wait: Callable[[float], None]) -> set[str] | None:
+def silent_jobs(connection: Redis, job_ids: list[str], wait: Callable[[float], None]) -> set[str] | None:
     """Job ids without a heartbeat, asked twice a beat apart (a flushed Redis loses keys for one beat)."""
     try:
         silent = {job_id for job_id in job_ids if not job_alive(connection, job_id)}
@@ -63,7 +63,7 @@ def fail_orphaned_runs(connection: Redis, now: datetime | None = None,
         sa.select(model.id, model.job_id).where(model.status == "running", model.job_id.is_not(None),
                                                 model.started_at < cutoff)).all() for model in REASONS}
     job_ids = [job_id for rows in candidates.values() for _, job_id in rows]
-    silent = _silent(connection, job_ids, wait) if job_ids else set()
+    silent = silent_jobs(connection, job_ids, wait) if job_ids else set()
     failed: dict[str, int] = {}
     for model, rows in candidates.items():
         orphans = [row_id for row_id, job_id in rows if silent and job_id in silent]

@@ -41,6 +41,8 @@ def _check(kind: str, data: DestinationUpdate, credentials: dict[str, str] | Non
         url_problem = http_url_problem(credentials["url"]) if kind == "webhook" and credentials.get("url") else None
         if url_problem:
             errors.append(problem(["credentials", "url"], url_problem))
+    if data.catalog == "api" and kind == "esputnik":
+        errors.append(problem(["catalog"], "eSputnik takes no product data from shoprelay; leave the catalog off"))
     if data.events is not None:
         unsupported = [name for name in data.events if name not in cls.supported_events]
         if unsupported:
@@ -61,7 +63,7 @@ def create_destination(data: DestinationCreate) -> Destination:
         name=data.name, kind=data.kind, credentials_encrypted=encrypt_json(data.credentials),
         base_url=data.base_url, mode=data.mode, batch_interval_minutes=data.batch_interval_minutes,
         events=data.events or [], enabled=data.enabled, rate_limits=limits, settings=data.settings or {},
-        last_batch_at=utcnow() if data.mode == "batch" else None)  # a batch destination waits a full interval
+        catalog=data.catalog, last_batch_at=utcnow() if data.mode == "batch" else None)  # a batch one waits
     db.session.add(destination)
     db.session.commit()
     return destination
@@ -74,10 +76,10 @@ def update_destination(destination: Destination, data: DestinationUpdate) -> Des
             key: value for key, value in data.credentials.items() if value}
     _check(destination.kind, data, credentials)
     empty = {"events": [], "settings": {}}  # null clears these back to "all events" / no settings
-    for name in ("name", "base_url", "mode", "batch_interval_minutes", "events", "enabled", "settings"):
+    for name in ("name", "base_url", "mode", "batch_interval_minutes", "events", "enabled", "settings", "catalog"):
         if name in data.model_fields_set:
             value = getattr(data, name)
-            if value is None and name in ("name", "mode", "batch_interval_minutes", "enabled"):
+            if value is None and name in ("name", "mode", "batch_interval_minutes", "enabled", "catalog"):
                 continue  # required fields: null means "leave as is"
             setattr(destination, name, value if value is not None else empty.get(name))
     if data.mode == "batch" and destination.last_batch_at is None:
@@ -131,7 +133,7 @@ def destination_json(destination: Destination) -> dict[str, Any]:
         "settings": destination.settings, "paused": destination.paused_at is not None,
         "paused_at": iso(destination.paused_at), "pause_reason": destination.pause_reason,
         "last_success_at": iso(destination.last_success_at), "event_counts": counts,
-        "rate_limited_until": iso(rate_limited_until(destination)),
+        "rate_limited_until": iso(rate_limited_until(destination)), "catalog": destination.catalog,
     }
 
 

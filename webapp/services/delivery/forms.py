@@ -31,8 +31,8 @@ CREDENTIAL_LABELS = {
 KIND_ORDER = ("klaviyo", "sendlane", "esputnik", "webhook")  # the platforms first, the generic webhook last
 KIND_BLURBS = {
     "klaviyo": "Placed / Ordered Product / Fulfilled / Cancelled / Refunded Order metrics through the Events API, "
-               "plus profiles, consent and catalog items.",
-    "sendlane": "Ecommerce order events and contacts through Sendlane API v2.",
+               "plus profiles, consent, and the catalog (items, variants, categories) through its Catalog API.",
+    "sendlane": "Ecommerce order events, contacts and products through Sendlane API v2.",
     "esputnik": "Orders and their status changes through the eSputnik (Yespo) orders API.",
     "webhook": "A signed JSON POST for every event to a URL you run: for anything else.",
 }
@@ -78,7 +78,7 @@ def new_form(kind: str) -> DestinationForm:
     info = kind_infos()[kind]
     return DestinationForm(info, {
         "name": info.label if kind != "webhook" else "", "base_url": "", "mode": "realtime",
-        "batch_interval_minutes": "30", "events": [], "enabled": True,
+        "batch_interval_minutes": "30", "events": [], "enabled": True, "catalog": "off",
         "rate_limits": {key: _number(value) for key, value in info.rate_limits.items()}})
 
 
@@ -88,7 +88,7 @@ def edit_form(destination: Destination) -> DestinationForm:
     return DestinationForm(info, {
         "name": destination.name, "base_url": destination.base_url or "", "mode": destination.mode,
         "batch_interval_minutes": str(destination.batch_interval_minutes),
-        "events": list(destination.events or []), "enabled": destination.enabled,
+        "events": list(destination.events or []), "enabled": destination.enabled, "catalog": destination.catalog,
         "rate_limits": {key: _number(limits.get(key, default)) for key, default in info.rate_limits.items()}})
 
 
@@ -97,6 +97,8 @@ def form_body(form: MultiDict, info: KindInfo, *, creating: bool) -> dict[str, A
     body: dict[str, Any] = {"name": form.get("name", ""), "base_url": form.get("base_url", ""),
                             "mode": form.get("mode", "realtime"), "enabled": form.get("enabled") == "1",
                             "events": form.getlist("events")}
+    if form.get("catalog") in ("off", "api"):
+        body["catalog"] = form["catalog"]
     if form.get("batch_interval_minutes", "").strip():
         body["batch_interval_minutes"] = form["batch_interval_minutes"].strip()
     credentials = {name: form.get(f"credentials.{name}", "") for name in info.credential_fields}
@@ -117,11 +119,12 @@ def _echo(form: MultiDict, info: KindInfo) -> dict[str, Any]:
     return {"name": form.get("name", ""), "base_url": form.get("base_url", ""),
             "mode": form.get("mode", "realtime"), "batch_interval_minutes": form.get("batch_interval_minutes", ""),
             "events": form.getlist("events"), "enabled": form.get("enabled") == "1",
+            "catalog": form.get("catalog", "off"),
             "rate_limits": {key: form.get(f"rate_limits.{key}", "") for key in info.rate_limits}}
 
 
 def _with_errors(form: MultiDict, info: KindInfo, problems: list[dict[str, str]]) -> DestinationForm:
-    fields = {"name", "base_url", "mode", "batch_interval_minutes", "events", "enabled"}
+    fields = {"name", "base_url", "mode", "batch_interval_minutes", "events", "enabled", "catalog"}
     fields |= {f"credentials.{name}" for name in info.credential_fields}
     fields |= {f"rate_limits.{key}" for key in info.rate_limits}
     result = DestinationForm(info, _echo(form, info))

@@ -17,7 +17,17 @@ import sqlalchemy as sa
 from flask import current_app
 
 from webapp.extensions import db
-from webapp.models import DeliveryAttempt, DeliveryRequest, Event, Feed, FeedFetch, RetentionMark, utcnow
+from webapp.models import (
+    BackInStockSubscription,
+    CatalogReconcile,
+    DeliveryAttempt,
+    DeliveryRequest,
+    Event,
+    Feed,
+    FeedFetch,
+    RetentionMark,
+    utcnow,
+)
 from webapp.services.delivery import rollups as event_rollups
 from webapp.services.delivery.counters import PRUNED_STATES
 
@@ -33,13 +43,15 @@ def prune(now: datetime | None = None, chunk: int = CHUNK) -> dict[str, int]:
     row_cutoff = now - timedelta(days=current_app.config["RETENTION_ROW_DAYS"])
     deadline = time.monotonic() + MAX_SECONDS
     result = dict.fromkeys(("events_deleted", "attempts_deleted", "payloads_pruned", "bodies_pruned",
-                            "requests_deleted", "feed_fetches_deleted", "chunks"), 0)
+                            "requests_deleted", "feed_fetches_deleted", "back_in_stock_deleted",
+                            "reconciles_deleted", "chunks"), 0)
     for state in PRUNED_STATES:
         _delete_events(state, row_cutoff, chunk, deadline, result)
     _prune_payloads(body_cutoff, chunk, deadline, result)
     _prune_request_bodies(body_cutoff, chunk, deadline, result)
     _delete_requests(row_cutoff, chunk, deadline, result)
     _delete_feed_fetches(row_cutoff, chunk, deadline, result)
+    _delete_back_in_stock(body_cutoff, row_cutoff, chunk, deadline, result)
     db.session.commit()  # end the last read's transaction too (no lock left behind on PostgreSQL)
     return result
 
@@ -147,6 +159,27 @@ def _delete_feed_fetches(cutoff: datetime, chunk: int, deadline: float, result: 
             _commit(result)
             if len(ids) < chunk:
                 break
+
+
+def _delete_back_in_stock(body_cutoff: datetime, row_cutoff: datetime, chunk: int, deadline: float,
+                          result: dict[str, int]) -> None:
+    """Back-in-stock subscriptions (an email or phone): RETENTION_BODY_DAYS after their restock, or
+    RETENTION_ROW_DAYS after they were made if the product never came back; old reconcile runs too."""
+    table = BackInStockSubscription.__table__
+    conditions = (sa.and_(table.c.restocked_at.is_not(None), table.c.restocked_at < body_cutoff),
+                  sa.and_(table.c.restocked_at.is_(None), table.c.created_at < row_cutoff))
+    for condition in conditions:
+        while time.monotonic() < deadline:
+            ids = db.session.scalars(sa.select(table.c.id).where(condition).order_by(table.c.id).limit(chunk)).all()
+            if not ids:
+                break
+            result["back_in_stock_deleted"] += db.session.execute(
+                sa.delete(table).where(table.c.id.in_(ids))).rowcount
+            _commit(result)
+    runs = CatalogReconcile.__table__
+    result["reconciles_deleted"] += db.session.execute(sa.delete(runs).where(
+        runs.c.finished_at.is_not(None), runs.c.finished_at < row_cutoff)).rowcount
+    _commit(result)
 
 
 def _mark(name: str) -> datetime:

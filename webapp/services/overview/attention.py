@@ -32,7 +32,7 @@ class AttentionItem:
 def attention_items(runtime: RuntimeStatus, sources: list[SourceFreshness],
                     feeds: list[FeedFreshness]) -> list[AttentionItem]:
     now = runtime.now
-    items = (_runtime_items(runtime) + _destination_items(now) + _source_items(sources)
+    items = (_runtime_items(runtime) + _destination_items(now) + _catalog_items() + _source_items(sources)
              + _feed_items(feeds, now))
     return sorted(items, key=lambda item: item.severity != "error")
 
@@ -87,6 +87,28 @@ def _destination_items(now: datetime) -> list[AttentionItem]:
                 items.append(AttentionItem("warning", f"{destination.name} is falling behind",
                                            f"The oldest pending event has waited {minutes} min.",
                                            url, "Open destination"))
+    return items
+
+
+def _catalog_items() -> list[AttentionItem]:
+    """Klaviyo catalogs out of step: a failed reconcile, entries Klaviyo refused, a feed fetched as well."""
+    from webapp.services.platform_catalogs import status as catalog_status
+
+    items = []
+    for row in catalog_status.klaviyo_catalogs():
+        destination, url = row["destination"], f"/destinations/{row['destination'].id}"
+        if row["state"] == "failed":
+            items.append(AttentionItem("error", f"{destination.name}'s catalog is out of step",
+                                       f"The last reconcile failed: {row['last_run'].error}", url, "Open catalog"))
+        elif row["state"] == "errors":
+            items.append(AttentionItem("warning", f"Klaviyo refused some of {destination.name}'s catalog",
+                                       "Some items or variants were refused; each is listed with its product.",
+                                       url, "See refused entries"))
+        if row["both"]:
+            items.append(AttentionItem("warning", f"{destination.name}'s catalog is fed twice",
+                                       "A Klaviyo feed is still fetched while the Catalog API is on; Klaviyo "
+                                       "takes one or the other: remove the feed source in Klaviyo.", url,
+                                       "Open destination"))
     return items
 
 

@@ -1,0 +1,21 @@
+"""/api/v1/back-in-stock: a shopper waiting for a sold-out variant (Klaviyo's back-in-stock subscription)."""
+
+from __future__ import annotations
+
+from flask import jsonify
+
+from webapp.api import bp
+from webapp.api.common import json_body, validate
+from webapp.schemas.back_in_stock import BackInStockRequest
+from webapp.security import api_key_required
+from webapp.services.platform_catalogs.back_in_stock import subscribe, subscription_json
+
+
+@bp.post("/back-in-stock")
+@api_key_required
+def back_in_stock():  # noqa: ANN201
+    subscription, warnings = subscribe(validate(BackInStockRequest, json_body()))
+    body = subscription_json(subscription)
+    if warnings:
+        body["warnings"] = warnings
+    return jsonify(body), 202
