@@ -83,6 +83,11 @@ ROUTES: list[tuple[str, str, str, Any, dict[int, Any], list[tuple[str, str]]]] =
 ]
 
 
+def document(*routes: tuple[str, str, str, Any, dict[int, Any], list[tuple[str, str]]]) -> None:
+    """An API module documents its own routes here, beside their code (the document is built per request)."""
+    ROUTES.extend(routes)
+
+
 UNAVAILABLE = {
     "description": "The database is busy (e.g. SQLite's write lock held past SHOPRELAY_DB_WAIT_SECONDS) or "
                    "unreachable; nothing was stored. Send the same request again after Retry-After seconds.",

@@ -104,7 +104,9 @@ def is_batch_due(destination: Destination, now: datetime) -> bool:
 def deliver_destination(destination_id: int, redis: Redis | None = None, *, time_budget: float = 30.0,
                         batch_size: int | None = None) -> DeliveryReport:
     report = DeliveryReport(destination_id)
-    destination = db.session.get(Destination, destination_id)
+    # Read afresh: a caller's session may hold this row from an earlier run, whose commits did not expire it
+    # (see below), and a stale copy would miss a pause or a person's pause switch set since.
+    destination = db.session.get(Destination, destination_id, populate_existing=True)
     if destination is None or not destination.enabled or destination.paused_at is not None:
         report.stopped = "paused or disabled"
         return report
