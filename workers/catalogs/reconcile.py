@@ -190,7 +190,7 @@ class Reconciler:
         if updates:
             self.send(kind, "update", updates)
 
-    def removals(self, kind: str, wanted: set[str]) -> None:
+    def removals(self, kind: str, wanted: catalog_plan.IdSet) -> None:
         """Delete what the platform holds and the catalog no longer has; forget refused entries no one wants."""
         stale = [Entity(kind, external_id, {}, {}, product_key=key)
                  for page in ledger.held(self.destination_id, kind) for external_id, key in page
@@ -215,14 +215,14 @@ class Reconciler:
         categories = catalog_plan.categories()
         self.changes("category", categories)
         self.settle_all()
-        variants_seen: set[str] = set()  # the plan's own set of variant ids: what the platform should hold
-        wanted: dict[str, set[str]] = {"category": {entity.external_id for entity in categories},
-                                       "item": set(), "variant": variants_seen}
+        # What the platform should hold, for the removals at the end: ids as compact hashes (8 bytes each).
+        wanted = {"category": catalog_plan.IdSet(entity.external_id for entity in categories),
+                  "item": catalog_plan.IdSet(), "variant": catalog_plan.IdSet()}
         self.run.total = db.session.scalar(sa.select(sa.func.count()).select_from(Product)) or 0
         self._phase("items and variants")
         skips = catalog_plan.Skips()
         done = 0
-        for page in catalog_plan.groups(skips, variants_seen):
+        for page in catalog_plan.groups(skips, wanted["variant"]):
             items = [entity for entity in page if entity.kind == "item"]
             variants = [entity for entity in page if entity.kind == "variant"]
             self.changes("item", items)

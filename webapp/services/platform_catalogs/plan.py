@@ -8,8 +8,11 @@ only what differs from what the platform confirmed.
 from __future__ import annotations
 
 import hashlib
+import heapq
 import re
-from collections.abc import Iterator
+from array import array
+from bisect import bisect_left
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
@@ -44,6 +47,60 @@ def _number(value: Decimal | None) -> float | None:
 
 def _compact(values: dict[str, Any]) -> dict[str, Any]:
     return {key: value for key, value in values.items() if value not in (None, "")}
+
+
+class IdSet:
+    """The ids a reconcile planned, as 8-byte hashes in sorted arrays: 8 bytes an id where a set of strings
+    takes about 100, so a catalog of millions fits in a few MB. New ids wait in a short list, sorted into an
+    array every RUN ids (so no step ever holds every id as a Python object). Two ids sharing a hash (odds about
+    1 in 10^8 at a million ids) only keep a stale entry one night longer."""
+
+    RUN = 65536
+    MAX_RUNS = 16
+
+    def __init__(self, ids: Iterable[str] = ()) -> None:
+        self._runs: list[array] = []
+        self._tail: list[int] = []
+        self.update(ids)
+
+    @staticmethod
+    def _hash(external_id: str) -> int:
+        return int.from_bytes(hashlib.blake2b(external_id.encode(), digest_size=8).digest(), "big", signed=True)
+
+    def add(self, external_id: str) -> None:
+        self._tail.append(self._hash(external_id))
+        if len(self._tail) >= self.RUN:
+            self._flush()
+
+    def update(self, ids: Iterable[str]) -> None:
+        for external_id in ids:
+            self.add(external_id)
+
+    def _flush(self) -> None:
+        if self._tail:
+            self._tail.sort()
+            self._runs.append(array("q", self._tail))
+            self._tail = []
+        if len(self._runs) > self.MAX_RUNS:
+            self._runs = [array("q", heapq.merge(*self._runs))]
+
+    def __contains__(self, external_id: object) -> bool:
+        self._flush()
+        wanted = self._hash(str(external_id))
+        for run in self._runs:
+            index = bisect_left(run, wanted)
+            if index < len(run) and run[index] == wanted:
+                return True
+        return False
+
+    def __len__(self) -> int:
+        return sum(len(run) for run in self._runs) + len(self._tail)
+
+
+def shared_ids() -> set[str]:
+    """Product ids that more than one source uses (rare): only the first such product becomes a variant."""
+    return set(db.session.scalars(sa.select(Product.external_id).group_by(Product.external_id)
+                                  .having(sa.func.count() > 1)).all())
 
 
 @dataclass
@@ -121,24 +178,42 @@ def _item(item_id: str, rows: list[Any], variants: list[Entity]) -> Entity:
                   f"{first.source_id}:{first.external_id}")
 
 
-def _group(item_id: str, rows: list[Any], skips: Skips, seen_variants: set[str]) -> list[Entity]:
+@dataclass
+class _Seen:
+    """Which variant ids the plan already gave out: all of them (for the caller's removals, compactly), and
+    the shared ones (exactly, to keep a product id two sources use to its first product)."""
+
+    planned: IdSet
+    shared: set[str]
+    taken: set[str] = field(default_factory=set)
+
+    def claim(self, external_id: str) -> bool:
+        if external_id in self.shared:
+            if external_id in self.taken:
+                return False
+            self.taken.add(external_id)
+        self.planned.add(external_id)
+        return True
+
+
+def _group(item_id: str, rows: list[Any], skips: Skips, seen: _Seen) -> list[Entity]:
     variants = []
     for row in rows:
-        if str(row.external_id) in seen_variants:
+        variant = _variant(row, item_id, skips)
+        if variant is None:
+            continue
+        if not seen.claim(variant.external_id):
             skips.add("the same product id in two sources", f"{row.source_id}:{row.external_id}")
             continue
-        variant = _variant(row, item_id, skips)
-        if variant is not None:
-            seen_variants.add(variant.external_id)
-            variants.append(variant)
+        variants.append(variant)
     return [_item(item_id, rows, variants), *variants] if variants else []
 
 
-def groups(skips: Skips, seen: set[str] | None = None) -> Iterator[list[Entity]]:
+def groups(skips: Skips, planned: IdSet | None = None) -> Iterator[list[Entity]]:
     """Pages of [item, its variants, item, its variants, ...]: products without a group first (one item and
     one variant each), then grouped products in (item_group_id, id) order, a group never split across pages.
-    `seen` collects the variant ids planned (the caller's set, so it is not held twice)."""
-    seen = set() if seen is None else seen
+    `planned` collects the variant ids planned (the caller's, for its removals)."""
+    seen = _Seen(IdSet() if planned is None else planned, shared_ids())
     last = 0
     while True:
         rows = db.session.execute(sa.select(*_COLUMNS).where(Product.item_group_id.is_(None), Product.id > last)
