@@ -168,7 +168,9 @@ def worker(app: Flask):  # noqa: ANN201
     from workers.runner import make_worker
 
     def run(queues: list[str] | None = None) -> None:
-        make_worker(app, queues).work(burst=True, with_scheduler=False, logging_level="WARNING")
+        worker = make_worker(app, queues)
+        worker.subscribe = lambda: None  # type: ignore[method-assign]
+        worker.work(burst=True, with_scheduler=False, logging_level="WARNING")
 
     return run
 

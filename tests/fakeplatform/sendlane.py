@@ -23,13 +23,14 @@ REQUIRED = {
     "product-viewed": ("token",),
     "added-to-cart": ("token",),
     "checkout-started": ("token", "checkout_id"),
+    "category-added": ("token", "category_id", "name"),
 }
 IDS = ("order_id", "customer_id", "product_id", "checkout_id", "variant_id")
-NUMBERS = ("subtotal", "total", "total_tax", "item_price", "compare_at_price", "price", "value")
+NUMBERS = ("subtotal", "total", "total_tax", "item_price", "compare_at_price", "price", "value", "inventory_level")
 INTEGERS = ("time", "total_items")
 BOOLEANS = ("accepts_marketing", "initial_sync", "email_consent")
 STRINGS = ("token", "email", "phone", "currency", "status", "product_url", "image_url", "checkout_url",
-           "product_name", "sku", "brand", "date_created")
+           "product_name", "sku", "brand", "date_created", "category_id", "parent_id", "name")
 OBJECT_LISTS = {"line_items": ("product_id",), "tax_lines": ("name",), "discounts": ("code",), "variants": ("id",)}
 OBJECTS = ("billing_address", "shipping_address")
 

@@ -1,7 +1,8 @@
-"""Catalog API calls under the same rules as event delivery: the account's rate limit and its "wait".
+"""Catalog calls under the same rules as event delivery: the account's rate limit and its "wait".
 
-Every call takes a slot from the account's catalog window (jobs: 75/s, 750/min on Klaviyo; job status and
-listings: 350/s, 3,500/min), waits out the account's
+Every call takes a slot from each window its platform names (platforms.py: on Klaviyo the catalog's own, jobs
+75/s and 750/min, job status and listings 350/s and 3,500/min; on Sendlane half the account's window, then the
+account's window that order events use too), waits out the account's
 pause (a 429 anywhere on the account stops catalog calls too; a 429 here stops event delivery too), retries
 answers that may succeed later with backoff, and is logged in the destination's request log, secrets redacted.
 """
@@ -19,12 +20,12 @@ from webapp.extensions import db
 from webapp.models import DeliveryRequest, Destination
 from webapp.services.platform.crypto import redact
 from workers import shutdown
+from workers.catalogs.platforms import PLATFORMS, Window
 from workers.delivery.engine import build_adapter
 from workers.delivery.http_client import SendResult, get_client, send
 from workers.delivery.outcomes import MAX_RESPONSE_BODY, request_text
 from workers.delivery.pause import Pause, throttled
 from workers.destinations.base import Outcome, PreparedRequest
-from workers.destinations.klaviyo_catalog import RATE_LIMITS, READ_RATE_LIMITS
 from workers.rate_limit import Limits, RateLimiter
 
 ATTEMPTS = 6
@@ -34,6 +35,15 @@ LONGEST_PAUSE = 15 * 60  # a longer "wait" ends the run: the next one continues 
 
 class CatalogRefused(Exception):
     """The platform refused a call for good (4xx other than 429), or credentials fail (401/403)."""
+
+    def __init__(self, message: str, status: int | None = None) -> None:
+        super().__init__(message)
+        self.status = status
+
+    @property
+    def credentials(self) -> bool:
+        """The account itself was refused: no later call of the run can succeed."""
+        return self.status in (401, 403)
 
 
 class CatalogUnavailable(Exception):
@@ -45,10 +55,10 @@ class CatalogClient:
         self.destination_id = destination.id
         self.adapter = build_adapter(destination)
         self.pause = Pause(redis, self.adapter.account(), destination.id, destination.kind)
+        windows = PLATFORMS[destination.kind].windows
         self.limiters = {} if redis is None else {
-            "POST": RateLimiter(redis, f"{self.pause.account}:catalog", Limits.from_dict(RATE_LIMITS), self.pause),
-            "GET": RateLimiter(redis, f"{self.pause.account}:catalog-read", Limits.from_dict(READ_RATE_LIMITS),
-                               self.pause)}
+            method: [self._limiter(redis, window, destination.rate_limits or {}) for window in chain]
+            for method, chain in windows.items()}
         self.sender = get_client(timeout)
         self.calls = 0
 
@@ -71,7 +81,7 @@ class CatalogClient:
                 self.pause.start(classification.retry_after)
                 continue
             if classification.outcome is not Outcome.RETRY:
-                raise CatalogRefused(message)
+                raise CatalogRefused(message, result.status)
             self.sleep(min(BACKOFF[1], BACKOFF[0] * 2 ** attempt) * random.uniform(0.8, 1.2))
         raise CatalogUnavailable(f"no success after {ATTEMPTS} attempts: {message}")
 
@@ -88,9 +98,14 @@ class CatalogClient:
             if wait > LONGEST_PAUSE:
                 raise CatalogUnavailable(f"the platform asked to wait until {until.isoformat(timespec='seconds')}")
             self.sleep(wait + 0.01)
-        limiter = self.limiters.get(method)
-        if limiter is not None and not limiter.acquire(max_wait=120.0):
-            raise CatalogUnavailable("no slot in the account's catalog rate limit within 2 minutes")
+        for limiter in self.limiters.get(method, []):
+            if not limiter.acquire(max_wait=120.0):
+                raise CatalogUnavailable("no slot in the account's catalog rate limit within 2 minutes")
+
+    def _limiter(self, redis: Redis, window: Window, delivery_limits: dict) -> RateLimiter:
+        limits = Limits.from_dict(window.limits if window.limits is not None else delivery_limits)
+        scaled = Limits(limits.burst_per_second * window.share, limits.per_minute * window.share)
+        return RateLimiter(redis, f"{self.pause.account}:{window.suffix}", scaled, self.pause)
 
     def sleep(self, seconds: float) -> None:
         end = time.monotonic() + max(0.0, seconds)

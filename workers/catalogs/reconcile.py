@@ -1,5 +1,8 @@
 """One reconcile: make the platform's catalog equal to shoprelay's, sending only the difference.
 
+Klaviyo takes the catalog in bulk jobs, polled until done; Sendlane answers one call per entry at once and
+neither lists nor removes anything (platforms.py says which platform does what).
+
 Order matters to the platform: categories before the items that name them, items before their variants,
 variants deleted before their items, items before the categories they name. Each page of products is
 compared with the ledger; its changed items go out as jobs, and once those completed, its variants.
@@ -15,6 +18,7 @@ import logging
 import time
 from dataclasses import dataclass, field
 
+import orjson
 import sqlalchemy as sa
 from redis import Redis
 
@@ -23,9 +27,9 @@ from webapp.models import CatalogReconcile, Destination, Product, utcnow
 from webapp.services.platform_catalogs import back_in_stock, ledger
 from webapp.services.platform_catalogs import plan as catalog_plan
 from workers.catalogs.client import CatalogClient, CatalogRefused, CatalogUnavailable
+from workers.catalogs.platforms import PLATFORMS
 from workers.destinations.klaviyo_catalog import (
     JOBS_IN_FLIGHT,
-    KINDS,
     Entity,
     JobAnswer,
     job_bodies,
@@ -69,6 +73,7 @@ class Counts:
 class Reconciler:
     def __init__(self, run: CatalogReconcile, destination: Destination, client: CatalogClient) -> None:
         self.run, self.destination_id, self.client = run, destination.id, client
+        self.platform = PLATFORMS[destination.kind]
         self.counts = Counts()
         self.in_flight: list[_Job] = []
         self.new_entries = 0
@@ -77,6 +82,9 @@ class Reconciler:
 
     def send(self, kind: str, action: str, entities: list[Entity], *, flipped: bool = False) -> None:
         """Post the jobs for these entries (the ledger marks them first); wait when many are in flight."""
+        if not self.platform.jobs:
+            self.send_each(kind, action, entities)
+            return
         for body, carried in job_bodies(kind, action, entities):
             self.new_entries += ledger.mark_sending(self.destination_id, kind, action, carried)
             if self.new_entries >= ANALYZE_AFTER:  # a growing ledger keeps its planner statistics fresh
@@ -92,6 +100,28 @@ class Reconciler:
             self.in_flight.append(_Job(kind, action, path, carried, flipped, answer))
             if len(self.in_flight) >= JOBS_IN_FLIGHT:
                 self.settle_all()
+
+    def send_each(self, kind: str, action: str, entities: list[Entity]) -> None:
+        """One call per entry, answered at once (Sendlane): an entry the platform refuses is recorded with why
+        and the run goes on; refused credentials end it."""
+        assert self.platform.request is not None
+        for entity in entities:
+            self.new_entries += ledger.mark_sending(self.destination_id, kind, action, [entity])
+            path, body = self.platform.request(entity)
+            try:
+                self.client.call("POST", path, orjson.dumps(body), entries=1)
+            except CatalogRefused as exc:
+                if exc.credentials:
+                    ledger.unmark(self.destination_id, kind, [entity.external_id])
+                    raise
+                ledger.settle(self.destination_id, kind, action, [], {entity.external_id: str(exc)})
+                self.counts.refused += 1
+                continue
+            except CatalogUnavailable:
+                ledger.forget_outcome(self.destination_id, kind, [entity.external_id], action)
+                raise
+            ledger.settle(self.destination_id, kind, action, [entity], {})
+            self.counts.add(action, kind, 1)
 
     def settle_all(self) -> None:
         """Poll every job in flight until it finished, then record each outcome (flips go out again)."""
@@ -163,7 +193,7 @@ class Reconciler:
 
     def align(self) -> None:
         """Read the platform's own listing of each kind into the ledger."""
-        for kind in KINDS:
+        for kind in self.platform.kinds:
             self._phase(f"reading the platform's {kind} list")
             present: set[str] = set()
             path: str | None = list_path(kind)
@@ -191,11 +221,16 @@ class Reconciler:
             self.send(kind, "update", updates)
 
     def removals(self, kind: str, wanted: catalog_plan.IdSet) -> None:
-        """Delete what the platform holds and the catalog no longer has; forget refused entries no one wants."""
+        """Delete what the platform holds and the catalog no longer has; forget refused entries no one wants.
+        A platform that takes no removals keeps them: the ledger forgets them, the run counts them."""
         stale = [Entity(kind, external_id, {}, {}, product_key=key)
                  for page in ledger.held(self.destination_id, kind) for external_id, key in page
                  if external_id not in wanted]
-        if stale:
+        if stale and not self.platform.removes:
+            ledger.drop(self.destination_id, kind, [entity.external_id for entity in stale], confirmed=True)
+            kept = self.run.counts.get("kept_at_platform", {})
+            self.run.counts = {**self.run.counts, "kept_at_platform": {**kept, kind: len(stale)}}
+        elif stale:
             self.send(kind, "delete", stale)
             self.settle_all()
         unwanted = [external_id for page in ledger.held(self.destination_id, kind, confirmed=False)
@@ -209,31 +244,37 @@ class Reconciler:
     def execute(self) -> None:
         self._phase("reading jobs left in flight")
         self.resolve_left_behind()
-        if self.run.full:
+        if self.run.full and self.platform.reads_back:
             self.align()
+        elif self.run.full:  # nothing to read back: send everything again
+            ledger.unconfirm(self.destination_id)
         self._phase("categories")
-        categories = catalog_plan.categories()
+        planned = catalog_plan.categories()
+        names = {entity.external_id: str(entity.attributes["name"]) for entity in planned}
+        categories = self.platform.categories(planned, catalog_plan.category_id)
         self.changes("category", categories)
         self.settle_all()
         # What the platform should hold, for the removals at the end: ids as compact hashes (8 bytes each).
         wanted = {"category": catalog_plan.IdSet(entity.external_id for entity in categories),
                   "item": catalog_plan.IdSet(), "variant": catalog_plan.IdSet()}
         self.run.total = db.session.scalar(sa.select(sa.func.count()).select_from(Product)) or 0
-        self._phase("items and variants")
+        self._phase("items and variants" if "variant" in self.platform.kinds else "products")
         skips = catalog_plan.Skips()
         done = 0
         for page in catalog_plan.groups(skips, wanted["variant"]):
+            done += sum(1 for entity in page if entity.kind == "variant")
+            page = self.platform.entries(page, names, skips.add)
             items = [entity for entity in page if entity.kind == "item"]
             variants = [entity for entity in page if entity.kind == "variant"]
             self.changes("item", items)
             self.settle_all()  # variants name their item: it must exist first
-            self.changes("variant", variants)
+            if variants:
+                self.changes("variant", variants)
             wanted["item"].update(entity.external_id for entity in items)
-            done += len(variants)
-            self.run.done = done + sum(skips.counts.values())
+            self.run.done = min(self.run.total, done + sum(skips.counts.values()))
             db.session.commit()
         self.settle_all()
-        for kind in ("variant", "item", "category"):
+        for kind in reversed(self.platform.kinds):
             self._phase(f"removing {kind} entries")
             self.removals(kind, wanted[kind])
         self.run.counts = {**self.run.counts, "back_in_stock_released": back_in_stock.release_waiting(

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from typing import Any
 
+import orjson
+
 from workers.destinations import register
 from workers.destinations.base import (
     BuildResult,
@@ -34,6 +36,7 @@ NOT_TAKEN = {
     "abandoned_checkout": "Sendlane builds abandoned-checkout automations from checkout-started itself",
     "active_on_site": "Sendlane has no server-side page-activity call",
     "product_delete": "Sendlane has no call to remove a product",
+    "product_upsert": "Sendlane's catalog is kept by a reconcile (the destination's catalog: api)",
 }
 
 
@@ -115,18 +118,6 @@ def customer_body(event: OutboundEvent) -> dict[str, Any] | None:
     return body
 
 
-def product_body(product: dict[str, Any]) -> dict[str, Any] | None:
-    if not product.get("link") or not product.get("image_link"):
-        return None
-    return compact({"product_id": str(product["external_id"]), "sku": text_or_none(product.get("sku")),
-                    "product_name": text_or_none(product.get("title")),
-                    "item_price": as_number(product.get("price")),
-                    "product_url": str(product["link"]), "image_url": str(product["image_link"]),
-                    "categories": list(product.get("categories") or []),
-                    "brand": text_or_none(product.get("brand")),
-                    "compare_at_price": as_number(product.get("compare_at_price"))})
-
-
 def onsite_body(event: OutboundEvent) -> tuple[str, dict[str, Any] | None]:
     """(path, body) of viewed_product / added_to_cart / started_checkout; body None when unusable."""
     contact = event_contact(event.payload)
@@ -163,7 +154,8 @@ class SendlaneAdapter(DestinationAdapter):
     kind = "sendlane"
     label = "Sendlane"
     default_base_url = "https://api.sendlane.com/v2"
-    supported_events = frozenset({*ORDER_STATUS, "profile_upsert", "consent_change", "product_upsert",
+    # Catalog data goes through the reconcile (workers/catalogs, sendlane_catalog.py), not through events.
+    supported_events = frozenset({*ORDER_STATUS, "profile_upsert", "consent_change",
                                   "viewed_product", "added_to_cart", "started_checkout"})
     credential_fields = ("api_token", "integration_token")
     # Sendlane publishes no limit; 240/min is the figure third-party docs report per account.
@@ -176,6 +168,10 @@ class SendlaneAdapter(DestinationAdapter):
         if body is not None:
             body = {"token": self.credentials["integration_token"], **body}
         return PreparedRequest(method, f"{self.base_url}{path}", event_ids, json=body, headers=headers)
+
+    def catalog_request(self, method: str, path: str, content: bytes | None = None) -> PreparedRequest:
+        """A catalog call of the reconcile (product-added, category-added): the body as JSON bytes."""
+        return self._request(method, path, [], orjson.loads(content) if content else None)
 
     def build_requests(self, events: list[OutboundEvent], *, bulk: bool = False) -> BuildResult:
         result = BuildResult(requests=[])
@@ -192,9 +188,6 @@ class SendlaneAdapter(DestinationAdapter):
             return "/tracking/order-placed", order_body(event), ""
         if event.name in ("profile_upsert", "consent_change"):
             return "/tracking/customer-added", customer_body(event), "no customer id or email to identify"
-        if event.name == "product_upsert":
-            return ("/tracking/product-added", product_body(event.payload["product"]),
-                    "Sendlane needs a product URL and an image URL")
         if event.name in ("viewed_product", "added_to_cart", "started_checkout"):
             path, body = onsite_body(event)
             return path, body, "no product id in the activity"

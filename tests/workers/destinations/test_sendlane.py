@@ -101,17 +101,17 @@ def test_profile_and_consent_go_to_customer_added(adapter) -> None:
     assert consent.json["initial_sync"] is True
 
 
-def test_product_added(adapter) -> None:
-    (request,) = adapter.build_requests([event("product_upsert", {"product": make_product()})]).requests
-    assert request.url.endswith("/tracking/product-added")
-    assert request.json == {"token": "int-tok", "product_id": "WINNIEPOOH", "sku": "WINNIEPOOH",
-                            "product_name": "Winnie the Pooh", "item_price": 9.99,
-                            "product_url": "https://shop.example/p/1111",
-                            "image_url": "https://shop.example/i/1111.png",
-                            "categories": ["Fiction", "Children"], "brand": "Kids Books",
-                            "compare_at_price": 12.99}
+def test_catalog_calls_carry_the_integration_token(adapter) -> None:
+    """The reconcile's product-added and category-added calls (their bodies: sendlane_catalog.py)."""
+    request = adapter.catalog_request("POST", "/tracking/category-added", b'{"category_id":"music","name":"Music"}')
+    assert request.url.endswith("/tracking/category-added") and request.event_ids == []
+    assert request.json == {"token": "int-tok", "category_id": "music", "name": "Music"}
+    assert request.headers["Authorization"].startswith("Bearer ")
 
 
+def test_product_events_are_left_to_the_catalog_reconcile(adapter) -> None:
+    result = adapter.build_requests([event("product_upsert", {"product": make_product()}, 7)])
+    assert result.requests == [] and "reconcile" in result.skipped[7]
 def test_onsite_calls(adapter) -> None:
     contact = make_contact()
     item = make_order()["items"][0]

@@ -1,8 +1,8 @@
 """What follows a catalog change: rebuild the feeds that draw on the source, send the changes to platforms.
 
-Destinations whose `catalog` is "api" get them: Klaviyo through a reconcile of its Catalog API
-(platform_catalogs), Sendlane and webhooks as product events through the outbox. A webhook whose event
-list names product_upsert / product_delete gets them too.
+Destinations whose `catalog` is "api" get them: Klaviyo (Catalog API) and Sendlane (product-added,
+category-added) through a reconcile (platform_catalogs), webhooks as product events through the outbox. A
+webhook whose event list names product_upsert / product_delete gets them too.
 """
 
 from __future__ import annotations

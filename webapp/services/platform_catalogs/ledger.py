@@ -127,6 +127,16 @@ def forget_outcome(destination_id: int, kind: str, ids: list[str], action: str) 
     db.session.commit()
 
 
+def unmark(destination_id: int, kind: str, ids: list[str]) -> None:
+    """A call the platform refused whole (its credentials): nothing was applied, the entries are as before."""
+    table = CatalogEntry.__table__
+    for start in range(0, len(ids), LOOKUP_CHUNK):
+        db.session.execute(sa.update(table).where(
+            table.c.destination_id == destination_id, table.c.kind == kind,
+            table.c.external_id.in_(ids[start:start + LOOKUP_CHUNK])).values(action=None, job_path=None))
+    db.session.commit()
+
+
 def held(destination_id: int, kind: str, page: int = 1000, *,
          confirmed: bool = True) -> Iterator[list[tuple[str, str | None]]]:
     """Pages of (external id, product key) the platform holds or may hold, by id (with `confirmed=False`:
@@ -203,12 +213,25 @@ def errors(destination_id: int, limit: int = 50) -> list[CatalogEntry]:
         .order_by(CatalogEntry.updated_at.desc(), CatalogEntry.id.desc()).limit(limit)).all())
 
 
-def drop(destination_id: int, kind: str, ids: Iterable[str]) -> None:
-    """Entries the platform does not hold and the catalog no longer wants (their errors no longer matter)."""
+def drop(destination_id: int, kind: str, ids: Iterable[str], *, confirmed: bool = False) -> None:
+    """Entries the platform does not hold and the catalog no longer wants (their errors no longer matter);
+    with `confirmed`, also ones it holds but cannot be asked to remove (Sendlane keeps them)."""
     table = CatalogEntry.__table__
     chunk = list(ids)
     for start in range(0, len(chunk), LOOKUP_CHUNK):
-        db.session.execute(sa.delete(table).where(
-            table.c.destination_id == destination_id, table.c.kind == kind,
-            table.c.external_id.in_(chunk[start:start + LOOKUP_CHUNK]), table.c.confirmed_digest.is_(None)))
+        where = [table.c.destination_id == destination_id, table.c.kind == kind,
+                 table.c.external_id.in_(chunk[start:start + LOOKUP_CHUNK])]
+        if not confirmed:
+            where.append(table.c.confirmed_digest.is_(None))
+        db.session.execute(sa.delete(table).where(*where))
+    db.session.commit()
+
+
+def unconfirm(destination_id: int) -> None:
+    """A platform that lists nothing back gets everything again (a full reconcile): what it confirmed is
+    unknown from now on, so the diff sends every entry as an update."""
+    table = CatalogEntry.__table__
+    db.session.execute(sa.update(table).where(table.c.destination_id == destination_id,
+                                              table.c.confirmed_digest.is_not(None))
+                       .values(confirmed_digest=UNKNOWN, updated_at=utcnow()))
     db.session.commit()

@@ -18,7 +18,8 @@ from webapp.models import CatalogReconcile, Destination, utcnow
 log = logging.getLogger(__name__)
 JOB_RECONCILE = "workers.jobs.catalogs.reconcile_catalog_job"
 ACTIVE = ("queued", "running")
-TAKES_RECONCILE = ("klaviyo",)  # platforms whose catalog is filled by jobs (Sendlane takes product events)
+TAKES_RECONCILE = ("klaviyo", "sendlane")  # platforms whose catalog a reconcile keeps (workers/catalogs)
+READS_BACK = ("klaviyo",)  # ... and which of them list what they hold (the nightly run reads it back)
 GRACE = timedelta(seconds=30)  # a run is marked running a moment after its job's first beat
 JOB_TIMEOUT = 6 * 3600
 
@@ -91,7 +92,11 @@ def after_sync() -> None:
 
 
 def nightly() -> dict[str, int]:
-    runs = [request_reconcile(destination, "nightly", full=True) for destination in catalog_destinations()]
+    """A full reconcile where the platform lists what it holds (whatever it lost is sent again); elsewhere
+    the changes the ledger does not show as confirmed (sending a whole catalog every night to a platform
+    that cannot say what it holds would take hours at Sendlane's rate)."""
+    runs = [request_reconcile(destination, "nightly", full=destination.kind in READS_BACK)
+            for destination in catalog_destinations()]
     return {"requested": len([run for run in runs if run is not None])}
 
 
