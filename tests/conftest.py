@@ -22,9 +22,14 @@ from redis import Redis
 
 from tests import fixtures
 from tests.local_http import http_server  # noqa: F401 - a fixture for every test folder
+from tests.processes import LOCAL_FAKES
 
 REDIS_URL = os.environ.get("SHOPRELAY_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
 POSTGRES_URL = os.environ.get("SHOPRELAY_TEST_POSTGRES_URL")
+# The fake platforms, sources and receivers of the suite listen on loopback, which the outbound URL guard refuses
+# by default: every app the tests build, and every shoprelay process they start (they inherit this environment),
+# allows it. Tests of the guard itself set their own policy.
+os.environ["SHOPRELAY_ALLOW_PRIVATE_URLS"] = LOCAL_FAKES
 
 both_databases = pytest.mark.parametrize(
     "app", ["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)], indirect=True)
@@ -91,6 +96,7 @@ def app(request: pytest.FixtureRequest, tmp_path: Path, redis: Redis,
         "REDIS_URL": REDIS_URL,
         "SECRET_KEY": "test-secret",
         "LOG_LEVEL": "WARNING",
+        "ALLOW_PRIVATE_URLS": LOCAL_FAKES,
     })
     app.config["SQLALCHEMY_DATABASE_URI"] = database_url
     with app.app_context():
@@ -164,7 +170,9 @@ def api(client: FlaskClient, api_key: str) -> FlaskClient:
 
 @pytest.fixture()
 def worker(app: Flask):  # noqa: ANN201
-    """Run queued jobs in-process: `worker()` drains every queue once (burst)."""
+    """Run queued jobs in-process: `worker()` drains every queue once (burst). Without RQ's pubsub listener:
+    a burst run takes no remote commands, and that listener's teardown can stall for its 60 s poll when the
+    unsubscribe answer is read before the stop flag is set (redis-py's PubSubWorkerThread)."""
     from workers.runner import make_worker
 
     def run(queues: list[str] | None = None) -> None:

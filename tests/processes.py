@@ -7,6 +7,10 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+# What a shoprelay process started by the tests may call although it is loopback (the suite's fake platforms,
+# sources and receivers): SHOPRELAY_ALLOW_PRIVATE_URLS / ALLOW_PRIVATE_URLS of every app and child process.
+LOCAL_FAKES = "127.0.0.1,localhost,::1"
+
 
 def free_port() -> int:
     with socket.socket() as sock:

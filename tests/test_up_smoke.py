@@ -12,7 +12,7 @@ import time
 import httpx
 import pytest
 
-from tests.processes import alive, descendants, free_port, wait_until
+from tests.processes import LOCAL_FAKES, alive, descendants, free_port, wait_until
 
 pytestmark = pytest.mark.slow
 
@@ -101,6 +101,7 @@ def test_ctrl_c_while_a_delivery_runs_stops_everything_in_order(tmp_path):
     port = free_port()
     env = {key: value for key, value in os.environ.items()
            if key not in ("DATABASE_URL", "REDIS_URL", "SECRET_KEY") and not key.startswith("SHOPRELAY_")}
+    env["SHOPRELAY_ALLOW_PRIVATE_URLS"] = LOCAL_FAKES  # the fake platform listens on loopback
     with FakePlatform() as fake:
         process = subprocess.Popen([sys.executable, "-m", "webapp.cli", "up", "--port", str(port)], cwd=tmp_path,
                                    env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
@@ -147,3 +148,33 @@ def _healthy(port: int) -> bool:
         return httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1).status_code == 200
     except httpx.HTTPError:
         return False
+
+
+def test_up_demo_delivers_to_its_own_receiver_under_the_outbound_guard(tmp_path):
+    """No allow list in the environment: `up --demo` allows exactly its own address and port, so the demo's
+    webhook destination (this instance's /demo/webhook-sink) receives its events, and nothing else opens."""
+    import sqlite3
+
+    port = free_port()
+    env = {key: value for key, value in os.environ.items()
+           if key not in ("DATABASE_URL", "REDIS_URL", "SECRET_KEY") and not key.startswith("SHOPRELAY_")}
+    process = subprocess.Popen([sys.executable, "-m", "webapp.cli", "up", "--demo", "--port", str(port)],
+                               cwd=tmp_path, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    database = tmp_path / "instance" / "shoprelay.db"
+
+    def delivered() -> int:
+        with sqlite3.connect(database) as connection:
+            return connection.execute("SELECT count(*) FROM events WHERE state = 'delivered'").fetchone()[0]
+
+    try:
+        wait_until(lambda: _healthy(port), timeout=60)
+        wait_until(lambda: delivered() > 0, timeout=60)
+        with sqlite3.connect(database) as connection:
+            errors = [row[0] for row in connection.execute("SELECT error FROM delivery_requests WHERE error IS NOT NULL")]
+        assert not [error for error in errors if "not allowed" in error], errors[:3]
+        process.send_signal(signal.SIGTERM)
+        process.wait(timeout=40)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()

@@ -24,4 +24,10 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     security.init_app(app)
     blueprints.init_app(app)
     cli.init_app(app)
+    if app.config.get("TRUSTED_PROXIES"):  # outermost: the client's address and scheme as the proxies saw them
+        from werkzeug.middleware.proxy_fix import ProxyFix
+
+        hops = app.config["TRUSTED_PROXIES"]
+        app.wsgi_app = ProxyFix(  # type: ignore[method-assign]
+            app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops, x_port=hops)
     return app

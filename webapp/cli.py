@@ -48,6 +48,9 @@ def up_command(host: str, port: int, demo: bool) -> None:
     instance = Path(app.instance_path)
     overrides = {"SHOPRELAY_INSTANCE_PATH": str(instance), "DATABASE_URL": app.config["DATABASE_URL"],
                  "SECRET_KEY": app.config["SECRET_KEY"]}
+    if demo:  # the demo's webhook destination posts to this instance's own receiver: that address, that port
+        allowed = ",".join(filter(None, [app.config.get("ALLOW_PRIVATE_URLS"), f"127.0.0.1:{port}"]))
+        app.config["ALLOW_PRIVATE_URLS"] = overrides["SHOPRELAY_ALLOW_PRIVATE_URLS"] = allowed
     redis_process = None
     if not app.config.get("REDIS_URL"):
         redis_process, redis_url = start_embedded_redis(instance, child_env())

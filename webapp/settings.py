@@ -35,6 +35,13 @@ def _positive_float(value: str) -> float:
     return number
 
 
+def _non_negative_float(value: str) -> float:
+    number = float(value)
+    if number < 0:
+        raise ValueError("must be zero or a positive number")
+    return number
+
+
 def _share(value: str) -> float:
     number = float(value)
     if not 0 <= number <= 1:
@@ -46,6 +53,13 @@ def _positive_int(value: str) -> int:
     number = int(value)
     if number <= 0:
         raise ValueError("must be a positive integer")
+    return number
+
+
+def _non_negative_int(value: str) -> int:
+    number = int(value)
+    if number < 0:
+        raise ValueError("must be zero or a positive integer")
     return number
 
 
@@ -76,6 +90,20 @@ def _redis_url(value: str) -> str:
     if not value.startswith(("redis://", "rediss://", "unix://")):
         raise ValueError("must be a redis:// URL")
     return value
+
+
+def _allow_list(value: str) -> str:
+    """Hosts, addresses and CIDR ranges shoprelay may call although they are private (outbound_urls)."""
+    from webapp.services.platform.outbound_urls import parse_allow_list
+
+    parse_allow_list(value)  # ValueError naming the entry
+    return value
+
+
+def _metrics_token(value: str) -> str:
+    if len(value.strip()) < 16:
+        raise ValueError("must be at least 16 characters (a random token: openssl rand -hex 24)")
+    return value.strip()
 
 
 def _log_level(value: str) -> str:
@@ -144,6 +172,24 @@ SETTINGS: tuple[Setting, ...] = (
             "Delivered attempts' request/response bodies are pruned after this many days."),
     Setting("SHOPRELAY_RETENTION_ROW_DAYS", "RETENTION_ROW_DAYS", _positive_int, 180,
             "Delivered events' attempt rows are pruned after this many days (failures are kept)."),
+    Setting("SHOPRELAY_FEED_STALE_HOURS", "FEED_STALE_HOURS", _positive_float, 26.0,
+            "A feed its platform has fetched before but not for this many hours raises a `feed_stale` alert "
+            "(platforms fetch at least daily)."),
+    Setting("SHOPRELAY_ALERT_QUIET_MINUTES", "ALERT_QUIET_MINUTES", _non_negative_float, 5.0,
+            "A problem that ends and comes back within this many minutes stays one incident (no new alert); "
+            "its \"resolved\" notice waits this long."),
+    Setting("SHOPRELAY_ALLOW_PRIVATE_URLS", "ALLOW_PRIVATE_URLS", _allow_list, "",
+            "Comma-separated host names, addresses and CIDR ranges (each optionally `:port`) that source, "
+            "destination, webhook and alert URLs may reach although they are loopback, private, link-local or "
+            "metadata addresses, e.g. `127.0.0.1,localhost,::1` for local fakes; empty: none."),
+    Setting("SHOPRELAY_METRICS_TOKEN", "METRICS_TOKEN", _metrics_token, None,
+            "When set, `GET /metrics` needs `Authorization: Bearer <token>` (401 otherwise); unset: open."),
+    Setting("SHOPRELAY_TRUSTED_PROXIES", "TRUSTED_PROXIES", _non_negative_int, 0,
+            "Reverse proxies in front of the web server whose X-Forwarded-For/-Proto/-Host/-Port are believed "
+            "(the client's address for login throttling, HTTPS for Secure cookies); 0: none."),
+    Setting("SHOPRELAY_LOGIN_MAX_FAILURES", "LOGIN_MAX_FAILURES", _positive_int, 5,
+            "Failed logins allowed per account and per client address before each further try must wait "
+            "(1 s, doubling up to 15 minutes)."),
     Setting("SHOPRELAY_WEB_THREADS", "WEB_THREADS", _positive_int, 8, "Threads per process of `shoprelay web`."),
     Setting("SHOPRELAY_WEB_WORKERS", "WEB_WORKERS", _positive_int, 1,
             "Processes of `shoprelay web`: 1 runs waitress; more run gunicorn (POSIX), one per CPU is typical."),

@@ -23,8 +23,9 @@ def serve(app: Flask, host: str, port: int, *, threads: int, workers: int) -> No
     if workers <= 1:
         import waitress
 
+        # Forwarded headers reach the app (its ProxyFix judges them) only when proxies are trusted.
         waitress.serve(app, host=host, port=port, threads=threads, ident="shoprelay",
-                       clear_untrusted_proxy_headers=True, channel_timeout=300)
+                       clear_untrusted_proxy_headers=not app.config.get("TRUSTED_PROXIES"), channel_timeout=300)
         return
     options = gunicorn_options(host, port, threads=threads, workers=workers)
     run_gunicorn(app, options | {"post_fork": _fresh_pool_after_fork(app)})

@@ -18,7 +18,8 @@ from rq.job import Job
 
 log = logging.getLogger(__name__)
 
-QUEUE_NAMES = ("delivery", "sync", "feeds", "default")
+# "alerts" comes last: a worker takes deliveries first, and a slow alert channel never sits in front of them.
+QUEUE_NAMES = ("delivery", "sync", "feeds", "default", "alerts")
 SIGNAL_TTL_SECONDS = 600
 
 # Job functions by name (module path strings), so the web side never imports worker code.
@@ -27,6 +28,8 @@ JOB_APPLY_SYNC = "workers.jobs.sync.apply_sync_job"
 JOB_BUILD_FEED = "workers.jobs.feeds.build_feed_job"
 JOB_DELIVER = "workers.jobs.deliver.deliver_destination_job"
 JOB_IMPORT_ORDERS = "workers.jobs.imports.import_orders_job"
+JOB_EVALUATE_ALERTS = "workers.jobs.alerts.evaluate_alerts_job"
+JOB_SEND_ALERTS = "workers.jobs.alerts.send_alerts_job"
 
 
 @lru_cache(maxsize=8)
@@ -121,6 +124,13 @@ def safe_signal(url: str | None, queue: str, func: str, key: str, *args: Any, **
 
 def deliver_signal_key(destination_id: int) -> str:
     return f"deliver:{destination_id}"
+
+
+def alerts_signal_key(channel_id: int) -> str:
+    return f"alerts:{channel_id}"
+
+
+EVALUATE_ALERTS_KEY = "alerts:evaluate"  # a worker that finds the scheduler silent asks for an evaluation
 
 
 def _signal_key(key: str) -> str:

@@ -105,6 +105,10 @@ def run_worker(app: Flask, queues: list[str] | None = None, *, burst: bool = Fal
     install_job_logging(app.config.get("LOG_LEVEL", "INFO"))
     logging.getLogger("rq.worker").setLevel(app.config.get("LOG_LEVEL", "INFO"))
     worker = make_worker(app, queues)
+    if not burst:
+        from workers.watchdog import watch_scheduler
+
+        watch_scheduler(app)  # the scheduler cannot say it stopped: a worker notices and raises the alert
     # The app, its modules and settings live as long as the process: keep them out of the garbage collector,
     # whose full collections would otherwise walk them again and again while jobs build large batches.
     gc.freeze()

@@ -35,7 +35,11 @@ PERIODIC_JOBS: tuple[Periodic, ...] = (
     # Platform catalogs (Klaviyo's Catalog API): a full reconcile nightly, lost runs picked up every 5 minutes.
     Periodic("catalogs-nightly", "workers.jobs.catalogs.nightly_catalogs_job", "sync", cron="15 3 * * *"),
     Periodic("catalogs-recover", "workers.jobs.catalogs.recover_catalogs_job", "sync", interval=300),
+    # Window replays whose job was lost (a flushed Redis) or whose runner died go on from their cursor.
+    Periodic("replays-recover", "workers.jobs.replays.recover_replays_job", "default", interval=60),
     Periodic("retention", "workers.jobs.retention.prune_job", "default", cron="45 3 * * *", timeout=3600),
+    # Alerts: open and close incidents from what holds now, and sweep notices due (retries, lost signals).
+    Periodic("alerts", "workers.jobs.alerts.evaluate_alerts_job", "alerts", interval=60, timeout=300),
 )
 
 
@@ -53,4 +57,10 @@ def build_scheduler(redis_url: str, jobs: tuple[Periodic, ...] = PERIODIC_JOBS) 
 
 
 def run_scheduler(redis_url: str) -> None:
+    """Runs in the `shoprelay scheduler` command's app context; its side thread watches the workers."""
+    from flask import current_app
+
+    from workers.watchdog import watch_workers
+
+    watch_workers(current_app._get_current_object())  # type: ignore[attr-defined]
     build_scheduler(redis_url).start()

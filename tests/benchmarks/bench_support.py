@@ -32,6 +32,8 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
+from tests.processes import LOCAL_FAKES
+
 REPO = Path(__file__).resolve().parents[2]
 REDIS_URL = os.environ.get("SHOPRELAY_TEST_REDIS_URL", "redis://127.0.0.1:6379/9")
 POSTGRES_ADMIN_URL = os.environ.get("SHOPRELAY_BENCH_POSTGRES_URL",
@@ -164,7 +166,7 @@ def make_app(database_url: str, instance: Path, **config: Any):  # noqa: ANN201 
 
     return create_app({"DATABASE_URL": database_url, "INSTANCE_PATH": str(instance), "REDIS_URL": REDIS_URL,
                        "SECRET_KEY": SECRET_KEY, "ENCRYPTION_KEY": ENCRYPTION_KEY, "LOG_LEVEL": "WARNING",
-                       **config})
+                       "ALLOW_PRIVATE_URLS": LOCAL_FAKES, **config})
 
 
 def app_env(database_url: str, instance: Path, **extra: str) -> dict[str, str]:
@@ -172,7 +174,8 @@ def app_env(database_url: str, instance: Path, **extra: str) -> dict[str, str]:
     env = dict(os.environ)
     env.update({"DATABASE_URL": database_url, "REDIS_URL": REDIS_URL, "SHOPRELAY_INSTANCE_PATH": str(instance),
                 "SECRET_KEY": SECRET_KEY, "SHOPRELAY_ENCRYPTION_KEY": ENCRYPTION_KEY,
-                "SHOPRELAY_LOG_LEVEL": "WARNING", "PYTHONPATH": str(REPO)})
+                "SHOPRELAY_LOG_LEVEL": "WARNING", "SHOPRELAY_ALLOW_PRIVATE_URLS": LOCAL_FAKES,
+                "PYTHONPATH": str(REPO)})
     env.update(extra)
     return env
 

@@ -30,6 +30,8 @@ from typing import Any
 
 import pytest
 
+from tests.processes import LOCAL_FAKES
+
 BENCH_ROWS = int(os.environ.get("SHOPRELAY_BENCH_ROWS", "1000000"))
 BACKENDS = [name.strip() for name in os.environ.get("SHOPRELAY_BENCH_BACKENDS", "sqlite,postgresql").split(",")
             if name.strip()]
@@ -86,7 +88,8 @@ def make_app(database_url: str, instance: Path, **config: Any):  # noqa: ANN201 
     from webapp import create_app
 
     return create_app({"DATABASE_URL": database_url, "INSTANCE_PATH": str(instance), "REDIS_URL": REDIS_URL,
-                       "SECRET_KEY": "bench-secret", "LOG_LEVEL": "WARNING", **config})
+                       "SECRET_KEY": "bench-secret", "LOG_LEVEL": "WARNING", "ALLOW_PRIVATE_URLS": LOCAL_FAKES,
+                       **config})
 
 
 def create_schema(database_url: str, instance: Path) -> None:

@@ -1,8 +1,15 @@
-"""Fake generic webhook receiver (any path under /webhook): checks shoprelay's signature, de-duplicates.
+"""Fake generic webhook receiver (any path under /webhook): checks shoprelay's signatures, de-duplicates.
 
-Signature contract: `X-Shoprelay-Signature: t=<unix seconds>,v1=<hex HMAC-SHA256 of "<t>.<raw body>">`
-with the destination's secret; several `v1=` entries are allowed (secret rotation) and any
-match passes. Deliveries are keyed by `X-Shoprelay-Id`, so a redelivery is counted, not stored twice.
+Signature contracts, both with the destination's secret:
+- `X-Shoprelay-Signature: t=<unix seconds>,v1=<hex HMAC-SHA256 of "<t>.<raw body>">`; several `v1=` entries
+  are allowed (secret rotation) and any match passes. Required.
+- Standard Webhooks (`webhook-id`, `webhook-timestamp`, `webhook-signature`), verified with the
+  `standardwebhooks` package exactly as a receiver following the README would: `Webhook(secret)` for a
+  `whsec_` secret, `Webhook(secret.encode())` for a plain one. Every request's result is recorded
+  (`standard_checks(fake)`); a request carrying the headers that does not verify is refused with 401, one
+  without them (an older sender, the fake's own tests) is let through and recorded as unchecked.
+Deliveries are keyed by `webhook-id` (else `X-Shoprelay-Id`), so a redelivery is counted, not stored twice,
+while an order's placed and fulfilled events (one order id) are two deliveries.
 """
 
 from __future__ import annotations
@@ -11,7 +18,10 @@ import hashlib
 import hmac
 import math
 import time
-from typing import TYPE_CHECKING
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from standardwebhooks.webhooks import EmptyWebhookSecretError, Webhook, WebhookVerificationError
 
 from tests.fakeplatform.records import NOT_JSON, Incoming, Reply
 
@@ -63,6 +73,45 @@ def signature_problem(header: str | None, body: bytes, secret: str, tolerance: f
     return None
 
 
+@dataclass(frozen=True, slots=True)
+class StandardCheck:
+    """One request's Standard Webhooks verification: ok None means it carried no Standard Webhooks headers."""
+
+    webhook_id: str | None
+    timestamp: str | None
+    signatures: int
+    ok: bool | None
+    error: str | None = None
+
+
+def standard_checks(fake: FakePlatform) -> list[StandardCheck]:
+    """Every webhook request's Standard Webhooks result, in arrival order (kept for the fake's lifetime)."""
+    with fake.lock:
+        return list(_checks(fake))
+
+
+def _checks(fake: FakePlatform) -> list[StandardCheck]:
+    return fake.__dict__.setdefault("webhook_standard_checks", [])
+
+
+def receiver(secret: str) -> Webhook:
+    """What the README tells a receiver to build from the destination's secret."""
+    return Webhook(secret) if secret.startswith("whsec_") else Webhook(secret.encode())
+
+
+def standard_check(headers: dict[str, str], body: bytes, secret: str) -> StandardCheck:
+    webhook_id, timestamp = headers.get("webhook-id"), headers.get("webhook-timestamp")
+    signature = headers.get("webhook-signature")
+    if not (webhook_id or timestamp or signature):
+        return StandardCheck(None, None, 0, None, "no Standard Webhooks headers")
+    count = len(signature.split(" ")) if signature else 0
+    try:
+        receiver(secret).verify(body, headers, json_parse=False)
+    except (WebhookVerificationError, EmptyWebhookSecretError, ValueError) as exc:  # ValueError: bad base64
+        return StandardCheck(webhook_id, timestamp, count, False, str(exc))
+    return StandardCheck(webhook_id, timestamp, count, True)
+
+
 def handle(request: Incoming, fake: FakePlatform) -> Reply:
     if fake.faults.auth_broken(KIND):
         return unauthorized_reply()
@@ -72,10 +121,15 @@ def handle(request: Incoming, fake: FakePlatform) -> Reply:
                                 fake.webhook_secret, fake.webhook_tolerance)
     if problem:
         return error_reply(401, problem)
-    delivery_id = request.headers.get("x-shoprelay-id")
-    if not delivery_id:
+    check = standard_check(request.headers, request.body, fake.webhook_secret)
+    with fake.lock:
+        _checks(fake).append(check)
+    if check.ok is False:
+        return error_reply(401, f"Standard Webhooks: {check.error}.")
+    if not request.headers.get("x-shoprelay-id"):
         return error_reply(400, "Missing X-Shoprelay-Id.")
-    body = request.json()
+    delivery_id = check.webhook_id or request.headers["x-shoprelay-id"]
+    body: Any = request.json()
     if body is NOT_JSON:
         return error_reply(400, "The body must be JSON.")
     with fake.lock:

@@ -26,6 +26,7 @@ def ping():  # noqa: ANN201
 
 # Importing the modules registers their routes on `bp`.
 from webapp.api import (  # noqa: E402, F401
+    alerts,
     back_in_stock,
     checkouts,
     contacts,

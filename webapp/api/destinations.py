@@ -1,4 +1,5 @@
-"""/api/v1/destinations: create / list / get / update / delete, pause, resume, retry failures."""
+"""/api/v1/destinations: create / list / get / update / delete, pause, resume, retry failures, replay a window
+(+ /api/v1/replays/<id>: a replay's progress)."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from webapp.models import Destination
 from webapp.schemas.destinations import DestinationCreate, DestinationUpdate
 from webapp.schemas.errors import ApiError, problem
 from webapp.security import api_key_required
+from webapp.services.delivery import replays
 from webapp.services.delivery import retries as delivery_ops
 from webapp.services.delivery.destinations import (
     create_destination,
@@ -143,3 +145,24 @@ def _time_arg(name: str) -> datetime | None:
     if value.tzinfo is None:
         raise ApiError(422, [problem([name], "timestamp needs a UTC offset, e.g. 2026-11-20T10:15:00Z")])
     return value
+
+
+@bp.post("/destinations/<int:destination_id>/replay")
+@api_key_required
+def replay_window(destination_id: int):  # noqa: ANN201
+    """Send again what the destination was sent (or failed to get) in [since, until): 200 with the count on
+    a dry run, else 202 with the replay (queued in chunks; large ones by a worker)."""
+    destination = _get(destination_id)
+    window = replays.parse_window(json_body())
+    if window.dry_run:
+        return jsonify(dry_run=True, **replays.count_window(destination.id, window))
+    return jsonify(replays.replay_json(replays.start_replay(destination, window))), 202
+
+
+@bp.get("/replays/<replay_id>")
+@api_key_required
+def replay(replay_id: str):  # noqa: ANN201
+    found = replays.get_replay(replay_id)
+    if found is None:
+        raise not_found(f"replay {replay_id!r}")
+    return jsonify(replays.replay_json(found))

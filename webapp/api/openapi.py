@@ -18,6 +18,7 @@ from webapp.schemas.feeds import FeedCreate, FeedUpdate
 from webapp.schemas.orders import CanonicalOrder, OrderBatch
 from webapp.schemas.products import ProductPush
 from webapp.schemas.sources import SourceCreate, SourceUpdate
+from webapp.services.delivery.replays import ReplayWindow
 
 # (method, path, summary, request model, {status: response model | None}, query parameters)
 ROUTES: list[tuple[str, str, str, Any, dict[int, Any], list[tuple[str, str]]]] = [
@@ -72,6 +73,11 @@ ROUTES: list[tuple[str, str, str, Any, dict[int, Any], list[tuple[str, str]]]] =
     ("post", "/destinations/{id}/retry", "Retry failed/dead events created in a time range", None,
      {200: out.RetryCount, 422: out.ErrorResponse},
      [("since", "ISO 8601 with offset"), ("until", "ISO 8601 with offset"), ("dry_run", "1 only counts")]),
+    ("post", "/destinations/{id}/replay", "Replay a time window: send again what the destination was sent (or "
+     "failed to get), filtered by event name and state; a dry run answers the count first", ReplayWindow,
+     {200: out.ReplayCount, 202: out.ReplayOut, 404: out.ErrorResponse, 422: out.ErrorResponse}, []),
+    ("get", "/replays/{id}", "A window replay's status and progress", None,
+     {200: out.ReplayOut, 404: out.ErrorResponse}, []),
     ("get", "/destinations/{id}/catalog", "The platform's catalog as shoprelay keeps it: items, variants and "
      "categories confirmed, jobs in flight, the last reconcile, refused entries", None,
      {200: out.DestinationCatalogOut, 404: out.ErrorResponse}, []),
@@ -129,6 +135,9 @@ def build_document() -> dict[str, Any]:
         operation["responses"].setdefault("401", {"description": "Missing, unknown or revoked API key",
                                                   "content": {"application/json": {"schema": {
                                                       "$ref": "#/components/schemas/ErrorResponse"}}}})
+        operation["responses"].setdefault("403", {
+            "description": "The API key's scope does not allow this call; the message names the scope needed",
+            "content": {"application/json": {"schema": {"$ref": "#/components/schemas/ErrorResponse"}}}})
         if method != "get":
             operation["responses"]["503"] = UNAVAILABLE
         paths.setdefault(f"/api/v1{path}", {})[method] = operation
@@ -139,8 +148,10 @@ def build_document() -> dict[str, Any]:
                                 "shape {\"errors\": [{\"path\", \"message\"}]}."},
         "paths": paths,
         "components": {"schemas": schemas["$defs"],
-                       "securitySchemes": {"apiKey": {"type": "http", "scheme": "bearer",
-                                                      "description": "shoprelay apikeys create NAME"}}},
+                       "securitySchemes": {"apiKey": {"type": "http", "scheme": "bearer", "description": (
+                           "shoprelay apikeys create NAME [--scope ingest|read|admin]. Scopes: ingest may POST "
+                           "orders, checkouts, products and back-in-stock and GET orders/{id}; read may make every "
+                           "GET; admin may make every call.")}}},
     }
 
 

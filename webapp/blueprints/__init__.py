@@ -8,6 +8,7 @@ from flask import Flask
 def init_app(app: Flask) -> None:
     from webapp.api import bp as api_bp
     from webapp.blueprints import (
+        alerts,
         auth,
         contacts,
         demo_sink,
@@ -28,7 +29,7 @@ def init_app(app: Flask) -> None:
 
     filters.init_app(app)
     errors.init_app(app)
-    for module in (auth, overview, sources, feeds, orders, contacts, destinations, jobs, settings,
+    for module in (auth, overview, sources, feeds, orders, contacts, destinations, alerts, jobs, settings,
                    imports, feed_serving, ops, onsite, demo_sink):
         app.register_blueprint(module.bp)
     app.register_blueprint(api_bp)

@@ -60,9 +60,17 @@ def pretty_json(text: str | None) -> str:
         return text
 
 
+def pct(value: float | int | None, empty: float = 100) -> int:
+    """A share as a whole percent 0-100 for the `pct-N` width classes (app.css): bars need no inline style,
+    which the Content-Security-Policy refuses. None is `empty` (an unknown total shows a full, moving bar)."""
+    number = empty if value is None else float(value)
+    return max(0, min(100, round(number)))
+
+
 def init_app(app: Flask) -> None:
     app.add_template_filter(timeago)
     app.add_template_filter(money)
     app.add_template_filter(filesize)
+    app.add_template_filter(pct)
     app.add_template_filter(number)
     app.add_template_global(pretty_json)

@@ -14,7 +14,8 @@ from flask import abort, flash, redirect, render_template, request, url_for
 from flask_login import current_user
 
 from webapp.blueprints.common import dashboard_blueprint, is_htmx
-from webapp.security import create_api_key, create_user, revoke_api_key
+from webapp.models.accounts import ROLES
+from webapp.security import API_SCOPES, ROLE_HELP, SCOPE_HELP, create_api_key, create_user, revoke_api_key
 from webapp.services.overview.instance_info import instance_info
 from webapp.services.overview.runtime_status import runtime_status
 from webapp.services.platform.accounts import (
@@ -25,13 +26,15 @@ from webapp.services.platform.accounts import (
     list_users,
     set_user_active,
     set_user_admin,
+    set_user_role,
 )
 
 bp = dashboard_blueprint("settings", __name__, url_prefix="/settings")
 
 SECTIONS: dict[str, tuple[str, Callable[[], dict[str, Any]]]] = {
-    "users": ("settings/_users.html", lambda: {"users": list_users()}),
-    "api-keys": ("settings/_api_keys.html", lambda: {"api_keys": list_api_keys()}),
+    "users": ("settings/_users.html", lambda: {"users": list_users(), "roles": ROLES[::-1], "role_help": ROLE_HELP}),
+    "api-keys": ("settings/_api_keys.html", lambda: {"api_keys": list_api_keys(), "api_scopes": API_SCOPES,
+                                                     "scope_help": SCOPE_HELP}),
     "instance": ("settings/_instance.html", lambda: {"info": instance_info(runtime_status())}),
 }
 
@@ -91,9 +94,11 @@ def create_user_view():  # noqa: ANN201
     _require_admin()
     email, password = request.form.get("email", ""), request.form.get("password", "")
     try:
-        user, plain = create_user(email, password or None, is_admin=request.form.get("is_admin") == "1")
+        role = request.form.get("role") or ("admin" if request.form.get("is_admin") == "1" else "member")
+        user, plain = create_user(email, password or None, role=role)
     except ValueError as exc:
-        return _render("users", failed=True, user_errors=form_errors(exc), user_form={"email": email})
+        return _render("users", failed=True, user_errors=form_errors(exc), user_form={"email": email,
+                                                                                      "role": role})
     return _render("users", secret=True, created_user=user, generated_password=None if password else plain)
 
 
@@ -119,14 +124,25 @@ def set_admin(user_id: int):  # noqa: ANN201
     return _back("users", f"{user.email} is {'now an admin' if is_admin else 'no longer an admin'}.")
 
 
+@bp.post("/users/<int:user_id>/role")
+def set_role(user_id: int):  # noqa: ANN201
+    _require_admin()
+    user, role = get_user(user_id), request.form.get("role", "")
+    try:
+        set_user_role(user, role, current_user)
+    except AccountError as exc:
+        return _back("users", str(exc), "error")
+    return _back("users", f"{user.email} is now {role}.")
+
+
 @bp.post("/api-keys")
 def create_api_key_view():  # noqa: ANN201
     _require_admin()
-    name = request.form.get("name", "")
+    name, scope = request.form.get("name", ""), request.form.get("scope", "ingest")
     try:
-        key, plain = create_api_key(name)
+        key, plain = create_api_key(name, scope)
     except ValueError as exc:
-        return _render("api-keys", failed=True, key_errors=form_errors(exc), key_form={"name": name})
+        return _render("api-keys", failed=True, key_errors=form_errors(exc), key_form={"name": name, "scope": scope})
     return _render("api-keys", secret=True, created_key=key, plain_key=plain)
 
 

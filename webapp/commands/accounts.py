@@ -8,7 +8,7 @@ from flask.cli import AppGroup
 
 from webapp.extensions import db
 from webapp.models import ApiKey, User
-from webapp.security import create_api_key, create_user, hash_password, revoke_api_key
+from webapp.security import API_SCOPES, create_api_key, create_user, hash_password, revoke_api_key
 
 users = AppGroup("users", help="Dashboard users.")
 apikeys = AppGroup("apikeys", help="API keys for /api/v1.")
@@ -18,11 +18,14 @@ GROUPS = (users, apikeys)
 @users.command("create")
 @click.argument("email")
 @click.option("--password", default=None, help="Default: a generated password, printed once.")
-@click.option("--admin/--no-admin", default=True, show_default=True)
-def users_create(email: str, password: str | None, admin: bool) -> None:
+@click.option("--admin/--no-admin", default=True, show_default=True, help="admin, or member (without --role).")
+@click.option("--role", type=click.Choice(["admin", "member", "viewer"]), default=None,
+              help="admin: also destinations, alerts, keys and users; member: sources, feeds, imports, retries; "
+                   "viewer: reads. Wins over --admin/--no-admin.")
+def users_create(email: str, password: str | None, admin: bool, role: str | None) -> None:
     """Create a dashboard user."""
     try:
-        user, password = create_user(email, password, is_admin=admin)
+        user, password = create_user(email, password, is_admin=admin, role=role)
     except ValueError as exc:
         raise click.ClickException(str(exc)) from None
     click.echo(f"Created {user.email}. Password (shown once): {password}")
@@ -47,26 +50,32 @@ def users_set_password(email: str, password: str) -> None:
 def users_list() -> None:
     for user in db.session.scalars(sa.select(User).order_by(User.id)):
         state = "active" if user.active else "disabled"
-        click.echo(f"{user.id}\t{user.email}\t{state}\t{'admin' if user.is_admin else ''}")
+        click.echo(f"{user.id}\t{user.email}\t{state}\t{user.role}")
 
 
 @apikeys.command("create")
 @click.argument("name")
-def apikeys_create(name: str) -> None:
+@click.option("--scope", type=click.Choice(API_SCOPES), default="admin", show_default=True,
+              help="ingest: a store backend (orders, checkouts, products, back in stock; read orders). "
+                   "read: read everything, change nothing. admin: everything.")
+def apikeys_create(name: str, scope: str) -> None:
     """Create an API key; it is printed once and only its hash is stored."""
     try:
-        key, plain = create_api_key(name)
+        key, plain = create_api_key(name, scope)
     except ValueError as exc:
         raise click.ClickException(str(exc)) from None
     click.echo(plain)
-    click.echo(f"(key #{key.id} '{key.name}': store it now, it cannot be shown again)", err=True)
+    click.echo(f"(key #{key.id} '{key.name}', scope {key.scope}: store it now, it cannot be shown again)",
+               err=True)
 
 
 @apikeys.command("list")
 def apikeys_list() -> None:
+    """Every key: id, name, prefix, scope, state and last use (recorded at most once a minute)."""
     for key in db.session.scalars(sa.select(ApiKey).order_by(ApiKey.id)):
         state = "revoked" if key.revoked_at else "active"
-        click.echo(f"{key.id}\t{key.name}\t{key.prefix}…\t{state}\tlast used {key.last_used_at or 'never'}")
+        click.echo(f"{key.id}\t{key.name}\t{key.prefix}…\t{key.scope}\t{state}\t"
+                   f"last used {key.last_used_at or 'never'}")
 
 
 @apikeys.command("revoke")

@@ -8,6 +8,11 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from webapp.schemas.urls import http_url_problem
 
+CREDENTIALS_HELP = (
+    "Write-only; per kind: klaviyo {api_key}, sendlane {api_token, integration_token}, esputnik {api_key}, "
+    "webhook {url, secret} (+ previous_secret while rotating: both sign). A webhook secret is either plain text "
+    "or whsec_<standard base64> (Standard Webhooks); a whsec_ secret that is not valid base64 is refused.")
+
 EVENT_NAMES = ("placed_order", "ordered_product", "fulfilled_order", "cancelled_order", "refunded_order",
                "pending_order", "abandoned_checkout", "profile_upsert", "consent_change", "product_upsert",
                "product_delete", "active_on_site", "viewed_product", "added_to_cart", "started_checkout",
@@ -28,7 +33,7 @@ class DestinationUpdate(BaseModel):
 
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
     name: str | None = Field(default=None, min_length=1, max_length=200)
-    credentials: dict[str, str] | None = None
+    credentials: dict[str, str] | None = Field(default=None, description=CREDENTIALS_HELP)
     base_url: str | None = None
     mode: Literal["realtime", "batch"] | None = None
     batch_interval_minutes: int | None = Field(default=None, ge=1, le=1440)
@@ -66,7 +71,7 @@ class DestinationUpdate(BaseModel):
 class DestinationCreate(DestinationUpdate):
     name: str = Field(min_length=1, max_length=200)
     kind: Kind
-    credentials: dict[str, str]
+    credentials: dict[str, str] = Field(description=CREDENTIALS_HELP)
     mode: Literal["realtime", "batch"] = "realtime"
     batch_interval_minutes: int = Field(default=30, ge=1, le=1440)
     enabled: bool = True

@@ -157,8 +157,8 @@ class CatalogErrorOut(_Out):
 
 
 class DestinationCatalogOut(_Out):
-    state: str = Field(description="off | waiting | reconciling | in_step | errors | failed | events (Sendlane "
-                                   "and webhooks take product events) | not_supported")
+    state: str = Field(description="off | waiting | reconciling | in_step | errors | failed | events (webhooks "
+                                   "take product events) | not_supported")
     catalog: str
     items: int = Field(description="Catalog items the platform confirmed (one per item group).")
     variants: int = Field(description="Variants the platform confirmed (one per product / SKU).")
@@ -260,6 +260,55 @@ class RetryCount(_Out):
 
 class Replayed(_Out):
     replayed: int
+
+
+class ReplayBreakdownEntry(_Out):
+    event: str
+    state: str
+    count: int
+
+
+class ReplayCount(_Out):
+    """A dry run of a window replay: what it would queue (nothing changed)."""
+
+    dry_run: bool
+    count: int = Field(description="Events that would be sent again.")
+    by_event: dict[str, int]
+    by_state: dict[str, int]
+    breakdown: list[ReplayBreakdownEntry] = Field(description="Per event name and state.")
+    not_replayable: int = Field(description="Events in the window whose payload retention pruned: they cannot "
+                                            "be sent again and are left out.")
+    since: str
+    until: str
+    events: list[str] | None
+    states: list[str]
+    new_ids: bool
+
+
+class ReplayOut(_Out):
+    """A window replay: counted, then queued in chunks (each its own short transaction)."""
+
+    id: str
+    destination_id: int
+    status: str = Field(description="queued | running | succeeded | failed")
+    since: str
+    until: str
+    events: list[str] | None
+    states: list[str]
+    new_ids: bool
+    total: int = Field(description="Events counted when the replay was asked for.")
+    done: int = Field(description="Events queued so far (their delivery follows, through the normal engine).")
+    chunks: int
+    not_replayable: int
+    by_event: dict[str, int]
+    by_state: dict[str, int]
+    breakdown: list[ReplayBreakdownEntry]
+    slowest_chunk_ms: int
+    error: str | None
+    created_at: str | None
+    started_at: str | None
+    finished_at: str | None
+    job_id: str | None = Field(description="The RQ job queuing it (null when the request or the CLI did).")
 
 
 class CheckoutResult(_Out):

@@ -10,3 +10,8 @@ document.addEventListener("click", (event) => {
     setTimeout(() => { button.textContent = label; }, 1500);
   }).catch(() => { input.select(); });
 });
+
+// Read-only URL fields select their whole text on focus (was an inline onfocus, which the CSP refuses).
+document.addEventListener("focusin", (event) => {
+  if (event.target.matches?.("input[data-select-on-focus]")) event.target.select();
+});

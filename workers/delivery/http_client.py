@@ -7,6 +7,9 @@ jar filled from every answer through urllib's compatibility objects, redirect an
 and a delivery worker wants none of them (platform answers set no cookies worth keeping, a redirected POST
 must not be followed, basic auth is one header). Kept from the client: the environment's proxies
 (HTTP(S)_PROXY, ALL_PROXY, NO_PROXY) and CA settings, explicit timeouts, the same default headers.
+Every route is a `GuardedTransport` (webapp.services.platform.outbound_http): a connection only opens to an
+address the outbound URL policy allows (SHOPRELAY_ALLOW_PRIVATE_URLS), checked when it is made, and a refused
+one is an answer like a network error whose message says why (nothing was sent).
 """
 
 from __future__ import annotations
@@ -19,23 +22,13 @@ from dataclasses import dataclass, field
 import httpx
 import orjson
 
+from webapp.services.platform.outbound_http import GuardedTransport, proxy_for, refusal_of
 from workers.destinations.base import PreparedRequest
 
 USER_AGENT = "shoprelay/0.1 (+server-side events)"
 DEFAULT_HEADERS = {"User-Agent": USER_AGENT, "Accept": "*/*", "Accept-Encoding": "gzip, deflate"}
 LIMITS = httpx.Limits(max_connections=20, max_keepalive_connections=10)
 _URL_CACHE = 256  # parsed URLs kept per sender (adapters post to a handful of endpoints)
-
-
-def proxy_for(url: httpx.URL, proxies: dict[str, str]) -> str | None:
-    """The proxy a request to `url` goes through under these proxy settings (urllib's `getproxies()`),
-    or None for a direct connection: the scheme's proxy, else ALL_PROXY, unless NO_PROXY lists the host."""
-    proxy = proxies.get(url.scheme) or proxies.get("all")
-    if not proxy:
-        return None
-    if urllib.request.proxy_bypass_environment(url.host, {"no": proxies.get("no", "")}):
-        return None
-    return proxy
 
 
 class Sender:
@@ -45,8 +38,8 @@ class Sender:
         self.timeout = httpx.Timeout(timeout, connect=min(timeout, 5.0)).as_dict()
         self.proxies = urllib.request.getproxies() if proxies is None else proxies
         self.is_closed = False
-        self._transports: dict[str | None, httpx.HTTPTransport] = {}
-        self._urls: dict[str, tuple[httpx.URL, httpx.HTTPTransport]] = {}
+        self._transports: dict[str | None, GuardedTransport] = {}
+        self._urls: dict[str, tuple[httpx.URL, GuardedTransport]] = {}
 
     def request(self, method: str, url: str, headers: dict[str, str], content: bytes | None,
                 auth: tuple[str, str] | None = None) -> httpx.Response:
@@ -65,7 +58,7 @@ class Sender:
             response.close()
         return response
 
-    def _route(self, url: str) -> tuple[httpx.URL, httpx.HTTPTransport]:
+    def _route(self, url: str) -> tuple[httpx.URL, GuardedTransport]:
         """The parsed URL and the transport for it, both kept: parsing a URL costs more than sending on."""
         route = self._urls.get(url)
         if route is None:
@@ -75,10 +68,10 @@ class Sender:
             route = self._urls[url] = (parsed, self._transport(proxy_for(parsed, self.proxies)))
         return route
 
-    def _transport(self, proxy: str | None) -> httpx.HTTPTransport:
+    def _transport(self, proxy: str | None) -> GuardedTransport:
         transport = self._transports.get(proxy)
         if transport is None:
-            transport = self._transports[proxy] = httpx.HTTPTransport(limits=LIMITS, proxy=proxy)
+            transport = self._transports[proxy] = GuardedTransport(limits=LIMITS, proxy=proxy)
         return transport
 
     def close(self) -> None:
@@ -134,8 +127,9 @@ def send(sender: Sender, request: PreparedRequest) -> SendResult:
         return SendResult(None, duration_ms=int((time.perf_counter() - started) * 1000),
                           error=f"timed out ({type(exc).__name__})")
     except (httpx.HTTPError, httpx.InvalidURL) as exc:  # a URL saved before URLs were checked on the way in
+        refused = refusal_of(exc)
         return SendResult(None, duration_ms=int((time.perf_counter() - started) * 1000),
-                          error=f"network error: {type(exc).__name__}: {exc}")
+                          error=f"not sent: {refused}" if refused else f"network error: {type(exc).__name__}: {exc}")
 
 
 def close_all() -> None:

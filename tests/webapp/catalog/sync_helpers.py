@@ -7,6 +7,7 @@ import subprocess
 import sys
 
 from tests.conftest import REDIS_URL
+from tests.processes import LOCAL_FAKES
 
 
 def big_csv(rows: int, title: str = "Thing", skip: int = 0) -> bytes:
@@ -23,7 +24,7 @@ def shoprelay_process(app, *args: str) -> subprocess.Popen:  # noqa: ANN001
         "DATABASE_URL": app.config["SQLALCHEMY_DATABASE_URI"], "REDIS_URL": REDIS_URL,
         "SHOPRELAY_INSTANCE_PATH": app.instance_path, "SECRET_KEY": "test-secret",
         "SHOPRELAY_ENCRYPTION_KEY": app.config["ENCRYPTION_KEY"], "SHOPRELAY_LOG_LEVEL": "WARNING",
-        "SHOPRELAY_FETCH_TIMEOUT": "120",
+        "SHOPRELAY_FETCH_TIMEOUT": "120", "SHOPRELAY_ALLOW_PRIVATE_URLS": LOCAL_FAKES,
     }
     # SHOPRELAY_TEST_CHILD_LOG: a file collecting the children's stderr (to see why one misbehaved).
     with open(os.environ.get("SHOPRELAY_TEST_CHILD_LOG", os.devnull), "ab") as log:  # the child keeps a copy

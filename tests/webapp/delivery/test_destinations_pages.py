@@ -227,6 +227,15 @@ def test_test_connection_shows_the_platforms_answer(logged_in, api, platform) ->
     assert "<html" in html and "Connection failed" in html
 
 
+def test_test_connection_never_reaches_an_address_the_url_guard_refuses(app, logged_in, api, platform) -> None:  # noqa: ANN001
+    """A destination saved while its host was allowed, then the allow list narrowed: the test call is refused
+    before any connection, like a delivery would be."""
+    destination_id = _webhook(api, f"{platform}/webhook/ok", "Inward")
+    app.config["ALLOW_PRIVATE_URLS"] = ""
+    html = _post(logged_in, f"/destinations/{destination_id}/test", headers=HTMX).get_data(as_text=True)
+    assert "Connection failed" in html and "not allowed" in html and "loopback" in html
+
+
 def test_test_connection_for_klaviyo_uses_the_base_url_override(logged_in, api, platform) -> None:  # noqa: ANN001
     ids = [api.post("/api/v1/destinations", json={"name": name, "kind": "klaviyo", "base_url": platform,
                                                   "credentials": {"api_key": key}}).get_json()["id"]

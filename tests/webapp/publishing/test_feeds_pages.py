@@ -284,8 +284,8 @@ def test_report_lists_skipped_reasons_fill_rates_and_links_issues(logged_in, db,
     html = logged_in.get(f"/feeds/{feed.id}").get_data(as_text=True)
     assert "not an absolute http(s) URL in link" in html and "negative price" in html
     assert 'href="/sources/products?q=BAD+1"' in html and 'href="/sources/products?q=NEG"' in html
-    assert re.search(r"<code>title</code></td><td class=\"bar-cell\">.*?width: 100.0%.*?100 %", html, re.S)
-    assert re.search(r"<code>gtin</code>.*?width: 0.0%.*?0 %", html, re.S)
+    assert re.search(r"<code>title</code></td><td class=\"bar-cell\">.*?class=\"pct-100 full\".*?100 %", html, re.S)
+    assert re.search(r"<code>gtin</code>.*?class=\"pct-0 low\".*?0 %", html, re.S)
 
 
 def test_held_build_shows_publish_anyway_and_publishing_works(logged_in, db, source_id, drain) -> None:  # noqa: ANN001

@@ -1,4 +1,4 @@
-"""What people do to a destination: pause, resume, test the connection, retry failed events.
+"""What people do to a destination: pause, resume, test the connection, retry failed events, replay a window.
 
 Each action answers an htmx request with the fragment it changed, and a plain form post with the
 detail page (or a redirect), so everything works without JavaScript too.
@@ -12,7 +12,9 @@ from flask import abort, flash, redirect, render_template, request, url_for
 from werkzeug.wrappers import Response
 
 from webapp.blueprints.common import is_htmx
-from webapp.blueprints.destinations.pages import bp, get_destination, show_context
+from webapp.blueprints.destinations.pages import bp, get_destination, replay_context, show_context
+from webapp.schemas.errors import ApiError
+from webapp.services.delivery import replays
 from webapp.services.delivery import retries as delivery_ops
 from webapp.services.delivery.destinations import pause_destination, resume_destination, test_connection
 from webapp.services.delivery.queries import failed_event, parse_utc_local
@@ -106,3 +108,52 @@ def retry_event(event_id: int):  # noqa: ANN201
                           "error" if error else "success")
     return render_template("destinations/_failed_event.html", item=failed_event(event_id), notice=notice,
                            error=error)
+
+
+@bp.post("/<int:destination_id>/replay")
+def replay_window(destination_id: int):  # noqa: ANN201
+    """First post counts (nothing is queued); the confirm post (confirm=1) starts the replay, whose progress
+    fragment then polls itself."""
+    destination = get_destination(destination_id)
+    problems: list[str] = []
+    since, until = _time_field("since", problems), _time_field("until", problems)
+    replay = {"since": request.form.get("since", ""), "until": request.form.get("until", ""),
+              "events": request.form.getlist("events"), "states": request.form.getlist("states"),
+              "new_ids": request.form.get("new_ids") == "1"}
+    if not problems and (since is None or until is None):
+        problems.append("Give both times: “from” and “until”.")
+    if not problems and since > until:
+        problems.append("“From” is after “until”.")
+    window = None
+    if not problems:
+        try:
+            window = replays.parse_window({"since": since.isoformat(), "until": until.isoformat(),
+                                           "events": replay["events"] or None, "states": replay["states"] or None,
+                                           "new_ids": replay["new_ids"]})
+        except ApiError as exc:
+            problems += [f"{error['path']}: {error['message']}" for error in exc.errors]
+    if window is not None:
+        if request.form.get("confirm") == "1":
+            try:
+                replay["record"] = replays.replay_json(replays.start_replay(destination, window))
+            except ApiError as exc:
+                problems += [error["message"] for error in exc.errors]
+        else:
+            replay["counted"] = replays.count_window(destination.id, window)
+    replay["error"] = " ".join(problems) or None
+    if is_htmx():
+        return render_template("destinations/_replay_panel.html", **replay_context(destination, replay))
+    return render_template("destinations/show.html", **show_context(destination, replay=replay))
+
+
+@bp.get("/<int:destination_id>/replays/<replay_id>")
+def replay_progress(destination_id: int, replay_id: str):  # noqa: ANN201
+    """One replay's progress (htmx polls it while it runs; a plain visit gets the page with it)."""
+    destination = get_destination(destination_id)
+    found = replays.get_replay(replay_id)
+    if found is None or found.destination_id != destination.id:
+        abort(404)
+    record = replays.replay_json(found)
+    if is_htmx():
+        return render_template("destinations/_replay_progress.html", record=record)
+    return render_template("destinations/show.html", **show_context(destination, replay={"record": record}))

@@ -9,6 +9,7 @@ from flask import abort, flash, redirect, render_template, request, url_for
 from webapp.blueprints.common import dashboard_blueprint, render_page_or_partial
 from webapp.extensions import db
 from webapp.models import Destination
+from webapp.services.delivery import replays
 from webapp.services.delivery.destinations import rate_limited_until
 from webapp.services.delivery.forms import (
     CREDENTIAL_LABELS,
@@ -120,7 +121,18 @@ def show_context(destination: Destination, **extra: Any) -> dict[str, Any]:
         "rate_limited_until": rate_limited_until(destination),
         "catalog": catalog_status.catalog_status(destination) if destination.catalog == "api" else None,
     }
-    return context | extra
+    return context | replay_context(destination) | extra
+
+
+def replay_context(destination: Destination, replay: dict[str, Any] | None = None) -> dict[str, Any]:
+    """What the "Replay a time window" panel shows: the form (its values, count or started replay in `replay`),
+    the event names the destination takes, and its recent replays."""
+    info = kind_infos().get(destination.kind)
+    events = [name for name in (info.events if info else ()) if not destination.events or name in destination.events]
+    recent = [replays.replay_json(found) for found in replays.recent_replays(destination.id)]
+    return {"destination": destination, "replay": replay or {}, "recent_replays": recent,
+            "replay_states": replays.REPLAYABLE_STATES, "replay_default_states": replays.DEFAULT_STATES,
+            "replay_events": events}
 
 
 @bp.get("/<int:destination_id>")

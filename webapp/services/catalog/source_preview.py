@@ -23,6 +23,7 @@ from feeds.product import Product, RowProblem, SourceError
 from feeds.readers import inspect_source, preview_products
 from webapp.models import Source
 from webapp.services.platform.crypto import decrypt_json
+from webapp.services.platform.outbound_http import outbound_client
 
 PREVIEW_MAX_BYTES = 20 * 1024 * 1024
 PREVIEW_TIMEOUT = 15.0
@@ -106,8 +107,9 @@ def preview_file(source: Source, *, refresh: bool = False) -> Path:
         raise SourceError(str(exc)) from None
     try:
         # For Shopify the first page is enough to see what the products look like.
-        fetch_to_file(source.location, path, basic_auth=auth, headers=headers,
-                      max_bytes=PREVIEW_MAX_BYTES, timeout=PREVIEW_TIMEOUT)
+        with outbound_client(PREVIEW_TIMEOUT) as client:  # no hop may reach an inward address
+            fetch_to_file(source.location, path, basic_auth=auth, headers=headers,
+                          max_bytes=PREVIEW_MAX_BYTES, timeout=PREVIEW_TIMEOUT, client=client)
     except SourceError as exc:
         if "larger than" in str(exc):
             raise SourceError(f"{exc}. The preview reads at most {PREVIEW_MAX_BYTES // (1024 * 1024)} MB: "

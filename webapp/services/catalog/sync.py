@@ -21,6 +21,7 @@ from webapp.services.catalog import stage as catalog_stage
 from webapp.services.catalog.diff import Diff, RemovalGuard, known_hash, stage_read, stored_index
 from webapp.services.catalog.schedules import next_run_after
 from webapp.services.platform.crypto import decrypt_json
+from webapp.services.platform.outbound_http import outbound_client
 from webapp.services.platform.progress import set_progress
 from webapp.services.platform.statements import dialect_name
 from workers import shutdown
@@ -226,13 +227,14 @@ def _obtain_file(source: Source):  # noqa: ANN202
     headers = {credentials["header_name"]: credentials["header_value"]} if credentials.get("header_name") else None
     config = current_app.config
     dest = Path(config["UPLOADS_DIR"]) / f"source-{source.id}.download"
-    common = {"basic_auth": auth, "headers": headers, "max_bytes": config["SOURCE_MAX_BYTES"],
-              "timeout": config["FETCH_TIMEOUT"]}
-    if source.kind == "shopify":
-        return dest, fetch_shopify_pages(source.location, dest, **common)
-    have_file = dest.exists() and (source.http_etag is not None or source.http_last_modified is not None)
-    return dest, fetch_to_file(source.location, dest, etag=source.http_etag if have_file else None,
-                               last_modified=source.http_last_modified if have_file else None, **common)
+    with outbound_client(config["FETCH_TIMEOUT"]) as client:  # no hop may reach an inward address
+        common = {"basic_auth": auth, "headers": headers, "max_bytes": config["SOURCE_MAX_BYTES"],
+                  "timeout": config["FETCH_TIMEOUT"], "client": client}
+        if source.kind == "shopify":
+            return dest, fetch_shopify_pages(source.location, dest, **common)
+        have_file = dest.exists() and (source.http_etag is not None or source.http_last_modified is not None)
+        return dest, fetch_to_file(source.location, dest, etag=source.http_etag if have_file else None,
+                                   last_modified=source.http_last_modified if have_file else None, **common)
 
 
 def _read_and_apply(run: SyncRun, source: Source, path: Path) -> Diff:

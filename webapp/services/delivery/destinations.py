@@ -15,6 +15,7 @@ from webapp.schemas.errors import ApiError, problem
 from webapp.schemas.urls import http_url_problem
 from webapp.services.platform.crypto import decrypt_json, encrypt_json, redact
 from webapp.services.platform.jsonutil import iso
+from webapp.services.platform.outbound_http import outbound_client
 
 
 def adapter_class(kind: str):  # noqa: ANN201
@@ -41,6 +42,10 @@ def _check(kind: str, data: DestinationUpdate, credentials: dict[str, str] | Non
         url_problem = http_url_problem(credentials["url"]) if kind == "webhook" and credentials.get("url") else None
         if url_problem:
             errors.append(problem(["credentials", "url"], url_problem))
+        checker = getattr(cls, "credential_problems", None)  # e.g. a webhook's whsec_ secret must be base64
+        if checker is not None:  # only what this request gives: a stored secret is not judged again
+            given = {name: value for name, value in credentials.items() if name in (data.credentials or {})}
+            errors += [problem(["credentials", name], message) for name, message in checker(given).items()]
     if data.catalog == "api" and kind == "esputnik":
         errors.append(problem(["catalog"], "eSputnik takes no product data from shoprelay; leave the catalog off"))
     if data.events is not None:
@@ -153,7 +158,7 @@ def test_connection(destination: Destination, timeout: float = 10.0) -> dict[str
                 "message": f"Not sent: the platform asked to wait until {iso(until)} (rate limited)."}
     started = time.perf_counter()
     try:
-        with httpx.Client(timeout=timeout, follow_redirects=False) as client:
+        with outbound_client(timeout, follow_redirects=False) as client:  # the URL guard, as deliveries have
             response = client.request(request.method, request.url, headers=request.headers, auth=request.auth,
                                       content=request.content,
                                       json=request.json if request.content is None else None)

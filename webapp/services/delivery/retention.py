@@ -25,6 +25,7 @@ from webapp.models import (
     Event,
     Feed,
     FeedFetch,
+    Replay,
     RetentionMark,
     utcnow,
 )
@@ -44,7 +45,7 @@ def prune(now: datetime | None = None, chunk: int = CHUNK) -> dict[str, int]:
     deadline = time.monotonic() + MAX_SECONDS
     result = dict.fromkeys(("events_deleted", "attempts_deleted", "payloads_pruned", "bodies_pruned",
                             "requests_deleted", "feed_fetches_deleted", "back_in_stock_deleted",
-                            "reconciles_deleted", "chunks"), 0)
+                            "reconciles_deleted", "replays_deleted", "chunks"), 0)
     for state in PRUNED_STATES:
         _delete_events(state, row_cutoff, chunk, deadline, result)
     _prune_payloads(body_cutoff, chunk, deadline, result)
@@ -164,7 +165,8 @@ def _delete_feed_fetches(cutoff: datetime, chunk: int, deadline: float, result: 
 def _delete_back_in_stock(body_cutoff: datetime, row_cutoff: datetime, chunk: int, deadline: float,
                           result: dict[str, int]) -> None:
     """Back-in-stock subscriptions (an email or phone): RETENTION_BODY_DAYS after their restock, or
-    RETENTION_ROW_DAYS after they were made if the product never came back; old reconcile runs too."""
+    RETENTION_ROW_DAYS after they were made if the product never came back; old reconcile runs and window
+    replays too (finished ones: a replay still going keeps its row)."""
     table = BackInStockSubscription.__table__
     conditions = (sa.and_(table.c.restocked_at.is_not(None), table.c.restocked_at < body_cutoff),
                   sa.and_(table.c.restocked_at.is_(None), table.c.created_at < row_cutoff))
@@ -179,6 +181,9 @@ def _delete_back_in_stock(body_cutoff: datetime, row_cutoff: datetime, chunk: in
     runs = CatalogReconcile.__table__
     result["reconciles_deleted"] += db.session.execute(sa.delete(runs).where(
         runs.c.finished_at.is_not(None), runs.c.finished_at < row_cutoff)).rowcount
+    replays = Replay.__table__
+    result["replays_deleted"] += db.session.execute(sa.delete(replays).where(
+        replays.c.finished_at.is_not(None), replays.c.finished_at < row_cutoff)).rowcount
     _commit(result)
 
 

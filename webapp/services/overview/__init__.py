@@ -1,5 +1,5 @@
 """Overview: KPIs, the attention list, catalog freshness, jobs, runtime status, health, metrics,
 onboarding and instance facts.
 
-May call `delivery` and `platform`; nothing calls it.
+May call `delivery` and `platform`; `alerts` reads its runtime status (workers, scheduler).
 """

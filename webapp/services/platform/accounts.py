@@ -45,6 +45,18 @@ def set_user_admin(user: User, is_admin: bool, acting: User) -> User:
     return user
 
 
+def set_user_role(user: User, role: str, acting: User) -> User:
+    from webapp.models.accounts import ROLES
+
+    if role not in ROLES:
+        raise AccountError(f"Unknown role {role!r}: one of {', '.join(reversed(ROLES))}.")
+    if user.id == acting.id and role != "admin":
+        raise AccountError("You cannot remove your own admin role.")
+    user.role = role
+    db.session.commit()
+    return user
+
+
 def form_errors(exc: ValueError) -> dict[str, str]:
     """`create_user`/`create_api_key` raise "field: message"; split it for the form's field errors."""
     field, sep, message = str(exc).partition(": ")

@@ -1,0 +1,432 @@
+"""Replay by window: send again what a destination was sent (or failed to get) between two times.
+
+A replay is counted first (a dry run: how many events, by event name and state), then queued in chunks of
+CHUNK events, each chunk its own short transaction, in event id order: an order's events were written in
+their delivery order (placed before fulfilled before refunded), so its earlier events are always queued in
+the same or an earlier chunk, and the claim's blocking rule (`workers.delivery.claim`: a later event of an
+order waits while an earlier one is pending) keeps the platform's order. The normal delivery engine sends
+them, within the rate limits.
+
+- Same unique ids (the default): the event rows themselves are made due again, as the per-order replay does
+  (one row per destination, name and unique id), so the platform de-duplicates what it already has.
+- `new_ids`: a new row per event with the unique id `<unique id>:replay-<replay id>`, which the platform
+  counts again (only right after it lost them). A chunk run twice inserts nothing twice.
+
+The window is on `created_at` (when shoprelay queued the event), half-open: since <= created_at < until.
+Events whose payload retention pruned cannot be sent again; they are counted apart.
+
+The replay's record is a `replays` row (webapp/models/replays.py). Each chunk moves the row's cursor and
+progress in the transaction that queues its events, with the row locked, so a chunk is queued exactly once
+whoever runs it (a request, the CLI, one or two workers) and wherever it dies. A replay of more than
+INLINE_LIMIT events runs as an RQ job; `recover` (a periodic job) hands a replay whose job was lost (a
+flushed Redis) or whose runner died to a new job, which goes on from the cursor.
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+import time
+import uuid
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pydantic
+import sqlalchemy as sa
+from flask import current_app
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator
+from redis import Redis
+from redis.exceptions import RedisError
+from sqlalchemy.dialects import postgresql, sqlite
+
+from webapp.extensions import db
+from webapp.models import Destination, Event, Replay, utcnow
+from webapp.models.delivery import EVENT_STATES
+from webapp.schemas.destinations import EVENT_NAMES
+from webapp.schemas.errors import ApiError, error_list, problem
+from webapp.services.delivery.destinations import signal_delivery
+from webapp.services.orders.rollup import refresh_delivery_state
+from webapp.services.platform.jsonutil import iso
+from webapp.services.platform.statements import dialect_name
+
+log = logging.getLogger(__name__)
+
+REPLAYABLE_STATES = ("delivered", "rejected", "dead", "skipped")
+DEFAULT_STATES = ("delivered", "rejected", "dead")  # sent, or failed to get; skipped ones only when asked
+STATE_ALIASES = {"failed": ("rejected", "dead")}
+CHUNK = 500
+INLINE_LIMIT = 1000  # up to this many events the request queues them itself (two chunks, milliseconds)
+RECENT = 5
+JOB_REPLAY = "workers.jobs.replays.replay_window_job"
+JOB_TIMEOUT = 6 * 3600
+ACTIVE = ("queued", "running")
+# A job is marked running a moment before its first beat (and a queued one waits in the queue).
+GRACE = timedelta(seconds=30)
+# A replay run by a request or the CLI has no heartbeat: it is judged dead when no chunk committed for this
+# long (a chunk takes milliseconds). Judging a live one dead only adds a second runner, which the row lock
+# keeps from queuing anything twice.
+STALE = timedelta(minutes=5)
+EVENTS = Event.__table__
+UNIQUE_ID_LENGTH = EVENTS.c.unique_id.type.length or 300
+
+
+class ReplayWindow(BaseModel):
+    """`POST /api/v1/destinations/<id>/replay`: which events to send again, and how."""
+
+    model_config = ConfigDict(extra="forbid")
+    since: AwareDatetime = Field(description="Start of the window (ISO 8601 with a UTC offset), inclusive; "
+                                             "compared with when shoprelay queued each event.")
+    until: AwareDatetime = Field(description="End of the window (ISO 8601 with a UTC offset), exclusive.")
+    events: list[str] | None = Field(default=None, description="Event names (null: every event).")
+    states: list[str] | None = Field(
+        default=None, description="Event states: delivered, rejected, dead, skipped, or failed (rejected and "
+                                  "dead). Null: delivered, rejected and dead.")
+    new_ids: bool = Field(default=False, description="Send with new unique ids, so the platform counts them "
+                                                     "again (only after it lost them). Default: the same ids, "
+                                                     "which the platform de-duplicates.")
+    dry_run: bool = Field(default=False, description="Only count (nothing is queued).")
+
+    @field_validator("events")
+    @classmethod
+    def _events(cls, value: list[str] | None) -> list[str] | None:
+        if value is None:
+            return None
+        if not value:
+            raise ValueError("give at least one event name, or null for every event")
+        unknown = [name for name in value if name not in EVENT_NAMES]
+        if unknown:
+            raise ValueError(f"unknown event(s): {', '.join(unknown)}; known: {', '.join(EVENT_NAMES)}")
+        return list(dict.fromkeys(value))
+
+    @field_validator("states")
+    @classmethod
+    def _states(cls, value: list[str] | None) -> list[str] | None:
+        if value is None:
+            return None
+        if not value:
+            raise ValueError("give at least one state, or null for delivered, rejected and dead")
+        known = (*REPLAYABLE_STATES, *STATE_ALIASES)
+        unknown = [state for state in value if state not in EVENT_STATES and state not in STATE_ALIASES]
+        if unknown:
+            raise ValueError(f"unknown state(s): {', '.join(unknown)}; one of {', '.join(known)}")
+        waiting = [state for state in value if state in EVENT_STATES and state not in REPLAYABLE_STATES]
+        if waiting:
+            raise ValueError(f"{', '.join(waiting)} events are still on their way (nothing to replay); "
+                             f"one of {', '.join(known)}")
+        expanded = [state for name in value for state in STATE_ALIASES.get(name, (name,))]
+        return list(dict.fromkeys(expanded))
+
+    @property
+    def chosen_states(self) -> list[str]:
+        return list(self.states or DEFAULT_STATES)
+
+
+def parse_window(data: Any) -> ReplayWindow:
+    """The request body as a ReplayWindow; 422 naming the field otherwise."""
+    try:
+        window = ReplayWindow.model_validate(data)
+    except pydantic.ValidationError as exc:
+        raise ApiError(422, error_list(exc)) from None
+    if window.since > window.until:
+        raise ApiError(422, [problem(["since"], "must not be after until")])
+    return window
+
+
+# --- counting -------------------------------------------------------------------------------------------
+
+def _pruned() -> sa.ColumnElement[bool]:
+    """Retention emptied the payload (`{}`): the event cannot be sent again."""
+    return sa.cast(EVENTS.c.payload, sa.Text) == "{}"
+
+
+def _in_window(destination_id: int, window: ReplayWindow) -> list[sa.ColumnElement[bool]]:
+    conditions = [EVENTS.c.destination_id == destination_id, EVENTS.c.state.in_(window.chosen_states),
+                  EVENTS.c.created_at >= window.since, EVENTS.c.created_at < window.until]
+    if window.events:
+        conditions.append(EVENTS.c.name.in_(window.events))
+    return conditions
+
+
+def count_window(destination_id: int, window: ReplayWindow) -> dict[str, Any]:
+    """What a replay of this window would queue: the count, by event name and state, and how many cannot be
+    sent again (payload pruned). One grouped query; nothing changes."""
+    pruned = sa.func.sum(sa.case((_pruned(), 1), else_=0))
+    rows = db.session.execute(
+        sa.select(EVENTS.c.name, EVENTS.c.state, sa.func.count(), pruned)
+        .where(*_in_window(destination_id, window)).group_by(EVENTS.c.name, EVENTS.c.state)).all()
+    db.session.commit()  # end the read (no snapshot or lock held on PostgreSQL)
+    order = {name: position for position, name in enumerate(EVENT_NAMES)}
+    breakdown, not_replayable = [], 0
+    for name, state, count, lost in sorted(rows, key=lambda row: (order.get(row[0], 99), row[1])):
+        lost = int(lost or 0)
+        not_replayable += lost
+        if count - lost:
+            breakdown.append({"event": name, "state": state, "count": count - lost})
+    by_event: dict[str, int] = {}
+    by_state: dict[str, int] = {}
+    for entry in breakdown:
+        by_event[entry["event"]] = by_event.get(entry["event"], 0) + entry["count"]
+        by_state[entry["state"]] = by_state.get(entry["state"], 0) + entry["count"]
+    return {"count": sum(by_event.values()), "by_event": by_event, "by_state": by_state, "breakdown": breakdown,
+            "not_replayable": not_replayable, **_window_json(window)}
+
+
+def _window_json(window: ReplayWindow) -> dict[str, Any]:
+    return {"since": iso(window.since.astimezone(UTC)), "until": iso(window.until.astimezone(UTC)),
+            "events": window.events, "states": window.chosen_states, "new_ids": window.new_ids}
+
+
+# --- records ----------------------------------------------------------------------------------------------
+
+def get_replay(replay_id: str) -> Replay | None:
+    """The replay as committed now (progress a worker made since this session last read it included)."""
+    replay = db.session.get(Replay, replay_id, populate_existing=True)
+    db.session.commit()  # end the read (no snapshot or lock held on PostgreSQL)
+    return replay
+
+
+def recent_replays(destination_id: int, limit: int = RECENT) -> list[Replay]:
+    """The destination's newest replays first (ix_replays_dest_created)."""
+    rows = db.session.scalars(sa.select(Replay).where(Replay.destination_id == destination_id)
+                              .order_by(Replay.created_at.desc(), Replay.id.desc()).limit(limit)
+                              .execution_options(populate_existing=True)).all()
+    db.session.commit()
+    return list(rows)
+
+
+def replay_json(replay: Replay) -> dict[str, Any]:
+    """The API's (and the page's) view of a replay; its cursor stays inside."""
+    by_event: dict[str, int] = {}
+    by_state: dict[str, int] = {}
+    for entry in replay.breakdown:
+        by_event[entry["event"]] = by_event.get(entry["event"], 0) + entry["count"]
+        by_state[entry["state"]] = by_state.get(entry["state"], 0) + entry["count"]
+    return {"id": replay.id, "destination_id": replay.destination_id, "status": replay.status,
+            "since": iso(replay.since), "until": iso(replay.until), "events": replay.events,
+            "states": replay.states, "new_ids": replay.new_ids, "total": replay.total, "done": replay.done,
+            "chunks": replay.chunks, "not_replayable": replay.not_replayable, "by_event": by_event,
+            "by_state": by_state, "breakdown": replay.breakdown, "slowest_chunk_ms": replay.slowest_chunk_ms,
+            "error": replay.error, "created_at": iso(replay.created_at), "started_at": iso(replay.started_at),
+            "finished_at": iso(replay.finished_at), "job_id": replay.job_id}
+
+
+def _window_of(replay: Replay) -> ReplayWindow:
+    return ReplayWindow(since=replay.since, until=replay.until, events=replay.events, states=replay.states,
+                        new_ids=replay.new_ids)
+
+
+# --- running ----------------------------------------------------------------------------------------------
+
+def start_replay(destination: Destination, window: ReplayWindow, *, run_here: bool = False,
+                 on_chunk: Callable[[Replay], None] | None = None) -> Replay:
+    """Count the window, record the replay and queue its events: here when small (or `run_here`, the CLI),
+    else in an RQ job (the request answers at once; GET /api/v1/replays/<id> shows the progress)."""
+    counted = count_window(destination.id, window)
+    inline = run_here or counted["count"] <= INLINE_LIMIT
+    if not inline and not current_app.config.get("REDIS_URL"):
+        raise ApiError(503, [problem([], f"no Redis is configured: a replay of more than {INLINE_LIMIT} events "
+                                         "runs on a worker")])
+    last_id = db.session.scalar(sa.select(sa.func.max(EVENTS.c.id)).where(
+        EVENTS.c.destination_id == destination.id)) or 0
+    replay = Replay(id=secrets.token_hex(6), destination_id=destination.id, status="queued",
+                    since=window.since.astimezone(UTC), until=window.until.astimezone(UTC), events=window.events,
+                    states=window.chosen_states, new_ids=window.new_ids, total=counted["count"], done=0, chunks=0,
+                    not_replayable=counted["not_replayable"], breakdown=counted["breakdown"], slowest_chunk_ms=0,
+                    cursor=0, last_id=last_id, job_id=None if inline else _new_job_id(),
+                    created_at=utcnow())
+    db.session.add(replay)
+    db.session.commit()
+    if inline:
+        return run_replay(replay.id, on_chunk=on_chunk)
+    _enqueue(replay.id, replay.job_id)
+    return replay
+
+
+def _new_job_id() -> str:
+    return f"replay-{uuid.uuid4().hex[:12]}"
+
+
+def _enqueue(replay_id: str, job_id: str | None) -> None:
+    """Queue the job the row names. Redis away: the row still says queued and `recover` queues it again."""
+    from workers.queue import connect, enqueue
+
+    url = current_app.config.get("REDIS_URL")
+    if not url or job_id is None:
+        return
+    try:
+        enqueue(connect(url), "default", JOB_REPLAY, replay_id, job_id=job_id, job_timeout=JOB_TIMEOUT)
+    except RedisError as exc:
+        log.warning("replay %s: could not queue its job (%s); the recovery queues it again", replay_id, exc)
+
+
+def hand_over(replay_id: str, previous_job_id: str | None) -> bool:
+    """Give the rest of a replay to a new job (a worker stopping between chunks, or `recover` for a runner that
+    died). Only while the row still names `previous_job_id`, so two callers never both hand it over."""
+    job_id = _new_job_id()
+    changed = db.session.execute(
+        sa.update(Replay).where(Replay.id == replay_id, Replay.status.in_(ACTIVE),
+                                Replay.job_id.is_not_distinct_from(previous_job_id))
+        .values(status="queued", job_id=job_id).execution_options(synchronize_session=False)).rowcount
+    db.session.commit()
+    if changed:
+        _enqueue(replay_id, job_id)
+    return bool(changed)
+
+
+def run_replay(replay_id: str, *, on_chunk: Callable[[Replay], None] | None = None,
+               should_stop: Callable[[], bool] | None = None) -> Replay:
+    """Queue the window's events chunk by chunk from the row's cursor (each chunk one short transaction that
+    moves the cursor too). Stops early (status stays "running") when `should_stop()` says so. An error fails
+    it; a worker's cold shutdown or a killed process leaves it running, and `recover` resumes it."""
+    replay = get_replay(replay_id)
+    if replay is None:
+        raise LookupError(f"replay {replay_id} not found")
+    if replay.status not in ACTIVE:
+        return replay
+    window, destination_id = _window_of(replay), replay.destination_id
+    _set_status(replay_id, ACTIVE, status="running", started_at=replay.started_at or utcnow())
+    try:
+        while True:
+            if should_stop is not None and should_stop():
+                return get_replay(replay_id) or replay
+            progressed = _replay_chunk(replay_id, window)
+            if progressed is None:
+                break
+            signal_delivery(destination_id)
+            if on_chunk is not None:
+                on_chunk(progressed)
+    except KeyboardInterrupt:  # Ctrl-C on `shoprelay destinations replay`: stopped on purpose, not resumed
+        db.session.rollback()
+        _set_status(replay_id, ACTIVE, status="failed", error="stopped from the command line (Ctrl-C); the "
+                    "events queued before stay queued", finished_at=utcnow())
+        raise
+    except Exception as exc:
+        db.session.rollback()
+        _set_status(replay_id, ACTIVE, status="failed", error=f"{type(exc).__name__}: {exc}"[:500],
+                    finished_at=utcnow())
+        raise
+    _set_status(replay_id, ACTIVE, status="succeeded", finished_at=utcnow())
+    return get_replay(replay_id) or replay
+
+
+def _set_status(replay_id: str, only_if: tuple[str, ...], **values: Any) -> None:
+    """One short transaction; a replay another runner finished meanwhile keeps its outcome."""
+    db.session.execute(sa.update(Replay).where(Replay.id == replay_id, Replay.status.in_(only_if))
+                       .values(**values).execution_options(synchronize_session=False))
+    db.session.commit()
+
+
+def _replay_chunk(replay_id: str, window: ReplayWindow) -> Replay | None:
+    """The next CHUNK events after the cursor, made due again or copied with new unique ids, and the row's
+    cursor and progress moved, in one transaction with the row locked (two runners take turns, the second
+    goes on from the first's cursor). Returns the replay, or None when nothing is left (or it is over)."""
+    started = time.perf_counter()
+    db.session.rollback()  # no snapshot kept from an earlier read
+    if dialect_name() == "postgresql":
+        replay = db.session.scalars(sa.select(Replay).where(Replay.id == replay_id).with_for_update()
+                                    .execution_options(populate_existing=True)).first()
+    else:  # SQLite: take the single write lock before reading the cursor
+        db.session.connection().exec_driver_sql("BEGIN IMMEDIATE")
+        replay = db.session.get(Replay, replay_id, populate_existing=True)
+    if replay is None or replay.status not in ACTIVE:
+        db.session.rollback()
+        return None
+    rows = db.session.execute(
+        sa.select(EVENTS.c.id, EVENTS.c.order_id)
+        .where(*_in_window(replay.destination_id, window), ~_pruned(),
+               EVENTS.c.id > replay.cursor, EVENTS.c.id <= replay.last_id)
+        .order_by(EVENTS.c.id).limit(CHUNK)).all()
+    if not rows:
+        db.session.rollback()
+        return None
+    ids = [row.id for row in rows]
+    now = utcnow()
+    if window.new_ids:
+        queued = _copy_with_new_ids(ids, replay_id, now)
+    else:
+        queued = db.session.execute(
+            sa.update(EVENTS).where(EVENTS.c.id.in_(ids), EVENTS.c.state.in_(window.chosen_states), ~_pruned())
+            .values(state=sa.case((EVENTS.c.attempts > 0, "retrying"), else_="pending"), next_attempt_at=now,
+                    lease_until=None, leased_by=None)).rowcount
+    refresh_delivery_state(row.order_id for row in rows)
+    replay.done += queued
+    replay.chunks += 1
+    replay.cursor = ids[-1]
+    replay.progressed_at = now
+    replay.slowest_chunk_ms = max(replay.slowest_chunk_ms, int((time.perf_counter() - started) * 1000))
+    db.session.commit()
+    return replay
+
+
+# --- recovery ---------------------------------------------------------------------------------------------
+
+def recover(grace: timedelta = GRACE, stale: timedelta = STALE,
+            wait: Callable[[float], None] = time.sleep) -> dict[str, int]:
+    """Replays whose runner died go on in a new job from their cursor: a job neither waiting in its queue nor
+    beating its heartbeat (lost with a flushed Redis, or its worker killed), or a request's or the CLI's run
+    without a committed chunk for `stale`. Runs periodically (workers/schedule.py)."""
+    from workers.queue import connect, get_queue
+
+    url = current_app.config.get("REDIS_URL")
+    if not url:
+        return {}
+    now = utcnow()
+    active = db.session.execute(sa.select(Replay.id, Replay.status, Replay.job_id, Replay.created_at,
+                                          Replay.started_at, Replay.progressed_at)
+                                .where(Replay.status.in_(ACTIVE))).all()
+    db.session.commit()
+
+    def quiet_since(row: Any) -> datetime:
+        return row.progressed_at or row.started_at or row.created_at
+
+    jobs = [row for row in active if row.job_id and quiet_since(row) <= now - grace]
+    lost = [row for row in active if not row.job_id and quiet_since(row) <= now - stale]
+    if jobs:
+        connection = connect(url)
+        try:
+            waiting = set(get_queue("default", connection).get_job_ids())
+            silent = _silent_jobs(connection, [row.job_id for row in jobs if row.job_id not in waiting], wait)
+        except RedisError as exc:
+            log.warning("cannot look for lost replay jobs: %s", exc)
+            return {}
+        lost += [row for row in jobs if row.job_id in silent]
+    counts = {"resumed": 0, "requeued": 0}
+    for row in lost:
+        if hand_over(row.id, row.job_id):
+            counts["resumed" if row.status == "running" else "requeued"] += 1
+            log.warning("replay %s lost its runner (%s, job %s): handed to a new job", row.id, row.status,
+                        row.job_id)
+    return counts
+
+
+def _silent_jobs(connection: Redis, job_ids: list[str], wait: Callable[[float], None]) -> set[str]:
+    """Job ids without a heartbeat, asked twice a beat apart (a flushed Redis loses keys for one beat); as
+    webapp.services.catalog.orphaned_runs.silent_jobs, which this package may not call."""
+    from workers.queue import HEARTBEAT_SECONDS, job_alive
+
+    silent = {job_id for job_id in job_ids if not job_alive(connection, job_id)}
+    if silent:
+        wait(HEARTBEAT_SECONDS + 1)
+        silent = {job_id for job_id in silent if not job_alive(connection, job_id)}
+    return silent
+
+
+def _copy_with_new_ids(ids: list[int], replay_id: str, now: datetime) -> int:
+    """INSERT ... SELECT: one new pending row per event, same order, payload and sequence, new unique id.
+    An id that is already there (the same chunk run again after a crash) is skipped."""
+    suffix = f":replay-{replay_id}"
+    unique_id = sa.type_coerce(sa.func.substr(EVENTS.c.unique_id, 1, UNIQUE_ID_LENGTH - len(suffix)),
+                               sa.String) + sa.literal(suffix)
+    columns = ("destination_id", "name", "unique_id", "order_id", "contact_id", "payload", "state", "sequence",
+               "historical", "attempts", "occurred_at", "created_at", "next_attempt_at")
+    source = sa.select(
+        EVENTS.c.destination_id, EVENTS.c.name, unique_id, EVENTS.c.order_id, EVENTS.c.contact_id,
+        EVENTS.c.payload, sa.literal("pending"), EVENTS.c.sequence, EVENTS.c.historical, sa.literal(0),
+        EVENTS.c.occurred_at, sa.literal(now, EVENTS.c.created_at.type),
+        sa.literal(now, EVENTS.c.next_attempt_at.type),
+    ).where(EVENTS.c.id.in_(ids)).order_by(EVENTS.c.id)
+    insert = (postgresql.insert if dialect_name() == "postgresql" else sqlite.insert)(EVENTS)
+    statement = insert.from_select(columns, source).on_conflict_do_nothing(
+        index_elements=["destination_id", "name", "unique_id"]).returning(EVENTS.c.id)
+    return len(db.session.execute(statement).all())  # rowcount is -1 for INSERT ... SELECT on psycopg
