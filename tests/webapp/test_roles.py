@@ -2,7 +2,7 @@
 `viewer` reads every page and changes nothing; `member` also works with sources, feeds, imports and retries;
 `admin` also manages destinations, alerts, replays, API keys and users.
 
-The expectations are written here from the issue's words, apart from the table in webapp.security.
+The expectations are written here from the issue's words, apart from the table in webapp.security.roles.
 """
 
 from __future__ import annotations

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import csrf_token
-from webapp import security
+from webapp.security import logins as security
 
 TEMPLATES = Path(__file__).resolve().parents[2] / "webapp" / "templates"
 PASSWORD = "correct horse battery"

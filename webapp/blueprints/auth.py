@@ -1,6 +1,6 @@
 """Dashboard login and logout.
 
-Failed logins are throttled per account and per client address (webapp.security.login_wait): past the
+Failed logins are throttled per account and per client address (webapp.security.logins.login_wait): past the
 allowance each further try must wait longer (1 s doubling to 15 min). A throttled try is refused at once with
 the time to wait (429 + Retry-After): the password is not even checked, and no request sleeps.
 """

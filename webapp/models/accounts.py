@@ -44,7 +44,7 @@ class User(UserMixin, Timestamps, Base):
 class ApiKey(Timestamps, Base):
     """Bearer key for /api/v1. Only a SHA-256 of the key is stored; the key is shown once.
 
-    `scope` is what the key may do (webapp.security.API_SCOPES): `ingest` (a store backend), `read`, `admin`.
+    `scope` is what the key may do (webapp.security.api_keys.API_SCOPES): `ingest` (a store backend), `read`, `admin`.
     """
 
     __tablename__ = "api_keys"

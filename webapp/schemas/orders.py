@@ -208,7 +208,11 @@ class Customer(_Canonical):
     phone: Phone = None
     first_name: Text | None = None
     last_name: Text | None = None
-    accepts_marketing: bool | None = None
+    accepts_marketing: bool | None = Field(
+        default=None, description="Email marketing consent: true, false, or absent = unknown (left untouched)")
+    accepts_sms_marketing: bool | None = Field(
+        default=None, description="SMS marketing consent for `phone`: true, false, or absent = unknown "
+                                  "(left untouched)")
 
     @pydantic.model_validator(mode="after")
     def _reachable(self) -> "Customer":

@@ -34,6 +34,9 @@ class OrderResult(_Out):
     status: str
     events: list[str]
     anomaly: str | None
+    warnings: list[WarningItem] | None = Field(
+        default=None, description="Fields accepted but not usable in full (e.g. a phone that is not a number, "
+                                  "a link that is not http/https); present only when there are some")
 
 
 class IngestResponse(_Out):
@@ -314,3 +317,5 @@ class ReplayOut(_Out):
 class CheckoutResult(_Out):
     id: str
     result: str
+    warnings: list[WarningItem] | None = Field(
+        default=None, description="Fields accepted but not usable in full; present only when there are some")

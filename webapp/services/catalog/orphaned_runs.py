@@ -23,7 +23,7 @@ from redis.exceptions import RedisError
 from webapp.extensions import db
 from webapp.models import FeedBuild, SyncRun, utcnow
 from webapp.services.catalog import stage as catalog_stage
-from workers.queue import HEARTBEAT_SECONDS, job_alive
+from webapp.services.platform.job_heartbeats import silent_jobs
 
 log = logging.getLogger(__name__)
 
@@ -38,19 +38,6 @@ REASONS = {
 }
 
 
-def silent_jobs(connection: Redis, job_ids: list[str], wait: Callable[[float], None]) -> set[str] | None:
-    """Job ids without a heartbeat, asked twice a beat apart (a flushed Redis loses keys for one beat)."""
-    try:
-        silent = {job_id for job_id in job_ids if not job_alive(connection, job_id)}
-        if silent:
-            wait(HEARTBEAT_SECONDS + 1)
-            silent = {job_id for job_id in silent if not job_alive(connection, job_id)}
-    except RedisError as exc:
-        log.warning("cannot read job heartbeats to find orphaned runs: %s", exc)
-        return None
-    return silent
-
-
 def fail_orphaned_runs(connection: Redis, now: datetime | None = None,
                        wait: Callable[[float], None] = time.sleep) -> dict[str, int]:
     """Fail every sync run / feed build `running` past the grace whose job has no heartbeat.
@@ -63,7 +50,11 @@ def fail_orphaned_runs(connection: Redis, now: datetime | None = None,
         sa.select(model.id, model.job_id).where(model.status == "running", model.job_id.is_not(None),
                                                 model.started_at < cutoff)).all() for model in REASONS}
     job_ids = [job_id for rows in candidates.values() for _, job_id in rows]
-    silent = silent_jobs(connection, job_ids, wait) if job_ids else set()
+    try:
+        silent = silent_jobs(connection, job_ids, wait) if job_ids else set()
+    except RedisError as exc:
+        log.warning("cannot read job heartbeats to find orphaned runs: %s", exc)
+        silent = set()
     failed: dict[str, int] = {}
     for model, rows in candidates.items():
         orphans = [row_id for row_id, job_id in rows if silent and job_id in silent]

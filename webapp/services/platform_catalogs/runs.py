@@ -14,6 +14,7 @@ from redis.exceptions import RedisError
 
 from webapp.extensions import db
 from webapp.models import CatalogReconcile, Destination, utcnow
+from webapp.services.platform.job_heartbeats import silent_jobs
 
 log = logging.getLogger(__name__)
 JOB_RECONCILE = "workers.jobs.catalogs.reconcile_catalog_job"
@@ -103,7 +104,6 @@ def nightly() -> dict[str, int]:
 def recover(grace: timedelta = GRACE, wait: Callable[[float], None] = time.sleep) -> dict[str, int]:
     """Runs whose worker died go on in a new job (the ledger makes that safe); queued runs whose job was lost
     are queued again; a catalog switched on without any run gets its first (full) one."""
-    from webapp.services.catalog.orphaned_runs import silent_jobs
     from workers.queue import connect, get_queue
 
     url = current_app.config.get("REDIS_URL")
@@ -118,8 +118,6 @@ def recover(grace: timedelta = GRACE, wait: Callable[[float], None] = time.sleep
         silent = silent_jobs(connection, [run.job_id for run in candidates if run.job_id and
                                           run.job_id not in waiting], wait)
     except RedisError:
-        return {}
-    if silent is None:
         return {}
     counts = {"resumed": 0, "requeued": 0, "started": 0}
     for run in candidates:
