@@ -19,10 +19,13 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 import httpx
 import orjson
 
+from feeds.decompress import Budget, decode_content
 from feeds.product import SourceError
+from feeds.redaction import redact as mask_secrets
 
 USER_AGENT = "shoprelay/0.1 (catalog fetch)"
 DEFAULT_MAX_BYTES = 200 * 1024 * 1024
+ACCEPT_ENCODING = "gzip, deflate"  # what feeds.decompress undoes within bounds (httpx would also offer br/zstd)
 _ERROR_BODY_CHARS = 300
 
 
@@ -44,6 +47,19 @@ def redact(url: str | httpx.URL) -> str:
     parts = urlsplit(str(url))
     netloc = parts.netloc.rpartition("@")[2]
     return urlunsplit(parts._replace(netloc=netloc))
+
+
+@contextlib.contextmanager
+def _masked(url: str, basic_auth: tuple[str, str] | None, headers: dict[str, str] | None) -> Iterator[None]:
+    """Errors leave without the credentials: a server's error page may echo the request, headers included."""
+    secrets = [basic_auth[1] if basic_auth else None, *(headers or {}).values(), urlsplit(url).password]
+    try:
+        yield
+    except SourceError as exc:
+        masked = mask_secrets(str(exc), secrets)
+        if masked == str(exc):
+            raise
+        raise SourceError(masked) from None
 
 
 def _megabytes(limit: int) -> str:
@@ -127,14 +143,17 @@ def _check_declared_size(response: httpx.Response, max_bytes: int) -> None:
 
 
 def _chunks(response: httpx.Response, budget: int, max_bytes: int) -> Iterator[bytes]:
-    """The decoded body, stopping with SourceError once it passes the cap (gzip bombs included)."""
-    received = 0
+    """The decoded body, stopping with SourceError once it passes the cap. Decoded here, not by httpx, which
+    asks zlib for everything at once: a gzip (or gzip-in-gzip) bomb is stopped slice by slice, by size and ratio."""
+    what = f"source {redact(response.request.url)}"
+    limit = Budget(budget, what)
+    encoding = response.headers.get("content-encoding", "")
     try:
-        for chunk in response.iter_bytes():
-            received += len(chunk)
-            if received > budget:
-                raise SourceError(f"source is larger than the {_megabytes(max_bytes)} MB cap")
-            yield chunk
+        yield from decode_content(response.iter_raw(), encoding, limit)
+    except SourceError:
+        if limit.produced > budget:
+            raise SourceError(f"source is larger than the {_megabytes(max_bytes)} MB cap") from None
+        raise
     except httpx.HTTPError as exc:
         raise _transport_error(exc, response.request.url) from None
 
@@ -163,7 +182,7 @@ def _write_atomically(dest: Path, chunks: Iterator[bytes]) -> tuple[int, str]:
 
 def _request_headers(headers: dict[str, str] | None, etag: str | None,
                      last_modified: str | None) -> dict[str, str]:
-    merged = {"User-Agent": USER_AGENT, **(headers or {})}
+    merged = {"User-Agent": USER_AGENT, "Accept-Encoding": ACCEPT_ENCODING, **(headers or {})}
     if etag:
         merged["If-None-Match"] = etag
     if last_modified:
@@ -182,7 +201,7 @@ def fetch_to_file(url: str, dest: Path, *, etag: str | None = None, last_modifie
         client: a pooled client to reuse; one is created (and closed) when None.
     """
     dest = Path(dest)
-    with _client(client, timeout) as http, _open(
+    with _masked(url, basic_auth, headers), _client(client, timeout) as http, _open(
         http, url, headers=_request_headers(headers, etag, last_modified), auth=basic_auth,
         timeout=timeout, max_redirects=max_redirects,
     ) as response:
@@ -240,7 +259,7 @@ def fetch_shopify_pages(url: str, dest: Path, *, basic_auth: tuple[str, str] | N
                     return
                 page_url, page = next_url, page + 1
 
-    with _client(client, timeout) as http:
+    with _masked(url, basic_auth, headers), _client(client, timeout) as http:
         size, sha256 = _write_atomically(dest, pages(http))
     return FetchResult(False, dest, None, None, size, sha256, 200)
 

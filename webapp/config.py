@@ -7,13 +7,15 @@ from typing import Any
 
 from flask import Flask
 
+from webapp.services.onsite.settings import load_onsite_settings, resolve_onsite_secret
 from webapp.settings import load_settings, resolve_instance
 
 
 def init_app(app: Flask, overrides: dict[str, Any] | None = None) -> None:
     values = load_settings()
+    values.update(load_onsite_settings())
     values.update(overrides or {})
-    values = resolve_instance(values)
+    values = resolve_onsite_secret(resolve_instance(values))
     app.instance_path = values["INSTANCE_PATH"]
     app.config.update(values)
     app.config.update(

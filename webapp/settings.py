@@ -100,6 +100,16 @@ def _allow_list(value: str) -> str:
     return value
 
 
+def _phone_region(value: str) -> str:
+    """A region phonenumbers knows (ISO 3166 alpha-2, e.g. US, GB, DE) to read phones typed without +."""
+    import phonenumbers
+
+    region = value.strip().upper()
+    if region not in phonenumbers.SUPPORTED_REGIONS:
+        raise ValueError("must be a two-letter country code such as US, GB or DE")
+    return region
+
+
 def _metrics_token(value: str) -> str:
     if len(value.strip()) < 16:
         raise ValueError("must be at least 16 characters (a random token: openssl rand -hex 24)")
@@ -168,6 +178,9 @@ SETTINGS: tuple[Setting, ...] = (
             "Due events above which delivery switches to the platform's bulk endpoint."),
     Setting("SHOPRELAY_ABANDONED_CHECKOUT_MINUTES", "ABANDONED_CHECKOUT_MINUTES", _positive_int, 60,
             "A started checkout with no order after this delay becomes an abandoned checkout."),
+    Setting("SHOPRELAY_DEFAULT_PHONE_REGION", "DEFAULT_PHONE_REGION", _phone_region, None,
+            "Country (ISO 3166 alpha-2, e.g. US) that reads a phone typed without + when its order's addresses "
+            "carry no `country_code`; unset: such phones are kept as given, with a warning, and get no SMS."),
     Setting("SHOPRELAY_RETENTION_BODY_DAYS", "RETENTION_BODY_DAYS", _positive_int, 30,
             "Delivered attempts' request/response bodies are pruned after this many days."),
     Setting("SHOPRELAY_RETENTION_ROW_DAYS", "RETENTION_ROW_DAYS", _positive_int, 180,
@@ -198,9 +211,15 @@ SETTINGS: tuple[Setting, ...] = (
 
 def load_settings(environ: Mapping[str, str] | None = None) -> dict[str, Any]:
     """Parse every setting from the environment; raise SettingsError naming the bad variable."""
+    return parse_settings(SETTINGS, environ)
+
+
+def parse_settings(settings: tuple[Setting, ...], environ: Mapping[str, str] | None = None) -> dict[str, Any]:
+    """Parse these settings from the environment (unset or empty: the default); raise SettingsError naming
+    the bad variable. An area with settings of its own (onsite) keeps its table beside its code."""
     environ = os.environ if environ is None else environ
     values: dict[str, Any] = {}
-    for setting in SETTINGS:
+    for setting in settings:
         raw = environ.get(setting.env)
         if raw is None or raw == "":
             values[setting.key] = setting.default

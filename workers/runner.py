@@ -35,6 +35,15 @@ class AppWorker(SimpleWorker):
             finally:
                 db.session.remove()
 
+    def subscribe(self) -> None:
+        """RQ's command channel (stop, kill-horse), listened to with a 1 s poll instead of RQ's 60 s: stopping
+        joins the listener thread without a timeout (redis-py), so a worker ending a burst run or shutting down
+        otherwise hung up to a minute after its work was done."""
+        self.pubsub = self.connection.pubsub()
+        self.pubsub.subscribe(**{self.pubsub_channel_name: self.handle_payload})
+        self.pubsub_thread = self.pubsub.run_in_thread(sleep_time=1, daemon=True,
+                                                       exception_handler=self._pubsub_exception_handler)
+
     def request_stop(self, signum: Any, frame: Any) -> None:
         """Warm shutdown (first SIGTERM/SIGINT): RQ waits for the current job; tell the job, so a long one
         stops at its next safe point instead of running out its budget."""

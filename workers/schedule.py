@@ -37,6 +37,8 @@ PERIODIC_JOBS: tuple[Periodic, ...] = (
     Periodic("catalogs-recover", "workers.jobs.catalogs.recover_catalogs_job", "sync", interval=300),
     # Window replays whose job was lost (a flushed Redis) or whose runner died go on from their cursor.
     Periodic("replays-recover", "workers.jobs.replays.recover_replays_job", "default", interval=60),
+    # Erasures: settled once every destination answered its deletion request; lost runs go on from their cursor.
+    Periodic("erasures", "workers.jobs.erasures.recover_erasures_job", "default", interval=60),
     Periodic("retention", "workers.jobs.retention.prune_job", "default", cron="45 3 * * *", timeout=3600),
     # Alerts: open and close incidents from what holds now, and sweep notices due (retries, lost signals).
     Periodic("alerts", "workers.jobs.alerts.evaluate_alerts_job", "alerts", interval=60, timeout=300),

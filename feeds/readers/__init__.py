@@ -16,6 +16,7 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
+from feeds.decompress import MAX_UNPACKED_BYTES, unpacked
 from feeds.mapping import apply_mapping, column_names, defaults_from, detect_mapping
 from feeds.product import Product, RowProblem, SourceError, Unchanged, row_fingerprint
 from feeds.readers import (
@@ -113,11 +114,16 @@ def _module(kind: str) -> ModuleType:
         raise SourceError(f"unknown source kind {kind!r}; expected one of {', '.join(READER_KINDS)}") from None
 
 
-def _check_file(path: Path) -> None:
+def _check_file(path: Path) -> Path:
+    """The file to read: the source itself, or the content of a .gz / .zip source unpacked within the cap."""
     if not path.is_file():
         raise SourceError(f"source file {path.name} does not exist")
     if path.stat().st_size == 0:
         raise SourceError("the source file is empty")
+    plain = unpacked(path, MAX_UNPACKED_BYTES)
+    if plain != path and plain.stat().st_size == 0:
+        raise SourceError("the compressed source file holds an empty file")
+    return plain
 
 
 def read_products(kind: str, path: Path, *, mapping: dict[str, str] | None = None,
@@ -137,8 +143,7 @@ def read_products(kind: str, path: Path, *, mapping: dict[str, str] | None = Non
     Raises SourceError (before or while iterating) when the file as a whole is unusable.
     """
     module = _module(kind)
-    path = Path(path)
-    _check_file(path)
+    path = _check_file(Path(path))
     detected = module.detect_options(path, dict(options or {}))
     stats = ReadStats(on_progress=on_progress)
     if hasattr(module, "iter_products"):
@@ -183,8 +188,7 @@ def _mapped(module: ModuleType, path: Path, mapping: dict[str, str] | None, opti
 def inspect_source(kind: str, path: Path, options: dict[str, Any] | None = None) -> SourceInspection:
     """Columns, guessed mapping, the first 10 raw rows and detected options, for the mapping editor."""
     module = _module(kind)
-    path = Path(path)
-    _check_file(path)
+    path = _check_file(Path(path))
     detected = module.detect_options(path, dict(options or {}))
     columns: dict[str, None] = dict.fromkeys(getattr(module, "header", lambda p, o: [])(path, detected))
     samples: list[dict[str, Any]] = []

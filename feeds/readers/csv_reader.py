@@ -16,6 +16,8 @@ DELIMITERS = (",", ";", "\t", "|")
 _SNIFF_BYTES = 64 * 1024
 _CHUNK = 1024 * 1024
 FIELD_SIZE_LIMIT = 8 * 1024 * 1024  # a runaway quote stops here instead of swallowing the file
+MAX_COLUMNS = 5000  # WooCommerce exports with many attributes stay far below this
+MAX_LINE_CHARS = 16 * 1024 * 1024  # one physical line; a file without line breaks stops here, not in memory
 
 
 def detect_options(path: Path, options: dict[str, Any]) -> dict[str, Any]:
@@ -109,6 +111,9 @@ def sniff_delimiter(sample: str) -> str:
 
 def unique_header(names: list[str]) -> list[str]:
     """Header with blanks named and duplicates numbered, so no column silently overwrites another."""
+    if len(names) > MAX_COLUMNS:
+        raise SourceError(f"the header row has {len(names)} columns; more than {MAX_COLUMNS} is not a product "
+                          f"export (wrong delimiter, or not CSV at all?)")
     seen: dict[str, int] = {}
     header: list[str] = []
     for position, raw in enumerate(names, start=1):
@@ -127,7 +132,7 @@ def iter_records(path: Path, options: dict[str, Any]) -> Iterator[tuple[int, lis
     csv.field_size_limit(max(csv.field_size_limit(), FIELD_SIZE_LIMIT))
     encoding = options.get("encoding") or detect_encoding(path)
     with open_text(path, encoding) as handle:
-        reader = csv.reader(handle, delimiter=options.get("delimiter") or ",", strict=True)
+        reader = csv.reader(bounded_lines(handle), delimiter=options.get("delimiter") or ",", strict=True)
         line = 0
         try:
             header = unique_header(next(reader, []))
@@ -147,6 +152,17 @@ def iter_records(path: Path, options: dict[str, Any]) -> Iterator[tuple[int, lis
                               f"the file as UTF-8") from None
 
 
+def bounded_lines(handle: io.TextIOWrapper) -> Iterator[str]:
+    """The text's lines for the csv module, each at most MAX_LINE_CHARS long (else SourceError with the line)."""
+    number = 0
+    while line := handle.readline(MAX_LINE_CHARS + 1):
+        number += 1
+        if len(line) > MAX_LINE_CHARS:
+            raise SourceError(f"line {number} is longer than {MAX_LINE_CHARS // (1024 * 1024)} million characters "
+                              f"(a file without line breaks, or not CSV at all)")
+        yield line
+
+
 def _line_of_bad_byte(path: Path, encoding: str) -> int:
     offset = _decodes(path, encoding) or 0
     with path.open("rb") as handle:
@@ -157,7 +173,8 @@ def header(path: Path, options: dict[str, Any]) -> list[str]:
     """The header row alone (the columns even of a file without data rows)."""
     with open_text(path, options["encoding"]) as handle:
         try:
-            return unique_header(next(csv.reader(handle, delimiter=options["delimiter"], strict=True), []))
+            return unique_header(next(csv.reader(bounded_lines(handle), delimiter=options["delimiter"], strict=True),
+                                      []))
         except (csv.Error, UnicodeDecodeError) as exc:
             raise SourceError(f"cannot read the CSV header: {exc}") from None
 

@@ -19,6 +19,8 @@ BUILTIN_MAPPING = None
 WRAPPER_KEYS = ("products", "items", "data", "results", "entries", "records", "rows", "offers", "catalog",
                 "variants", "docs", "list")
 _HEAD_BYTES = 64 * 1024
+MAX_DEPTH = 32  # a product is a few levels deep; deeper nesting is refused per item (mapping recurses)
+MAX_LINE_BYTES = 64 * 1024 * 1024  # one JSON Lines line (one page of products at most)
 
 
 def detect_options(path: Path, options: dict[str, Any]) -> dict[str, Any]:
@@ -38,7 +40,7 @@ def detect_options(path: Path, options: dict[str, Any]) -> dict[str, Any]:
 
 def _first_line_object(path: Path) -> Any:
     with path.open("rb") as handle:
-        for raw in handle:
+        for raw in _lines(handle):
             line = raw.removeprefix(codecs.BOM_UTF8).strip()
             if line:
                 try:
@@ -54,7 +56,9 @@ def _looks_like_json_lines(path: Path) -> bool:
         return True
     lines: list[bytes] = []
     with path.open("rb") as handle:
-        for raw in handle:
+        while raw := handle.readline(MAX_LINE_BYTES + 1):
+            if len(raw) > MAX_LINE_BYTES:
+                return False  # one huge line: a minified JSON document, not JSON Lines
             line = raw.removeprefix(codecs.BOM_UTF8).strip()
             if line:
                 lines.append(line)
@@ -68,14 +72,14 @@ def _looks_like_json_lines(path: Path) -> bool:
         return False
 
 
-def find_list_key(document: dict[str, Any]) -> str:
+def find_list_key(document: dict[str, Any], depth: int = 0) -> str:
     """Dotted path to the list of items inside a wrapper object, "" when the object is itself an item."""
     for key in WRAPPER_KEYS:
         value = document.get(key)
         if isinstance(value, list):
             return key
-        if isinstance(value, dict):
-            inner = find_list_key(value)
+        if isinstance(value, dict) and depth < MAX_DEPTH:
+            inner = find_list_key(value, depth + 1)
             if inner:
                 return f"{key}.{inner}"
     lists = [key for key, value in document.items()
@@ -116,8 +120,43 @@ def items_at(document: Any, list_key: str) -> list[Any]:
     raise SourceError(f"the JSON at {list_key or 'the top level'} is neither a list nor an object")
 
 
+def too_deep(value: Any, limit: int = MAX_DEPTH) -> bool:
+    """Whether objects and arrays nest more than `limit` levels (checked without recursion)."""
+    stack = [(value, 0)]
+    while stack:
+        current, depth = stack.pop()
+        children = current.values() if isinstance(current, dict) else current if isinstance(current, list) else ()
+        for child in children:
+            if isinstance(child, dict | list):
+                if depth + 1 >= limit:
+                    return True
+                stack.append((child, depth + 1))
+    return False
+
+
 def iter_items(path: Path, options: dict[str, Any], stats: Any = None) -> Iterator[tuple[int, Any]]:
-    """(item number, raw JSON value) for every item; bad JSON Lines lines come as RowProblems."""
+    """(item number, raw JSON value) for every item; bad JSON Lines lines and items nested deeper than
+    MAX_DEPTH come as RowProblems."""
+    for number, item in _raw_items(path, options, stats):
+        if isinstance(item, dict | list) and too_deep(item):
+            yield number, RowProblem(number, f"item {number} nests objects or arrays more than {MAX_DEPTH} levels "
+                                             f"deep; a product is never that deep")
+        else:
+            yield number, item
+
+
+def _lines(handle: Any) -> Iterator[bytes]:
+    """The file's lines, each at most MAX_LINE_BYTES (a longer one ends the read with the reason)."""
+    line_number = 0
+    while raw := handle.readline(MAX_LINE_BYTES + 1):
+        line_number += 1
+        if len(raw) > MAX_LINE_BYTES:
+            raise SourceError(f"line {line_number} is longer than {MAX_LINE_BYTES // (1024 * 1024)} MB; JSON Lines "
+                              f"hold one product (or one page of products) per line")
+        yield raw
+
+
+def _raw_items(path: Path, options: dict[str, Any], stats: Any = None) -> Iterator[tuple[int, Any]]:
     list_key = options.get("list_key") or ""
     if options.get("format") != "jsonl":
         items = items_at(load_document(path), list_key)
@@ -127,7 +166,7 @@ def iter_items(path: Path, options: dict[str, Any], stats: Any = None) -> Iterat
         return
     number = 0
     with path.open("rb") as handle:
-        for line_number, raw in enumerate(handle, start=1):
+        for line_number, raw in enumerate(_lines(handle), start=1):
             line = raw.removeprefix(codecs.BOM_UTF8).strip() if line_number == 1 else raw.strip()
             if not line:
                 continue

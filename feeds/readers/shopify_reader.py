@@ -38,13 +38,13 @@ def product_link(store_url: str | None, handle: str | None, variant_id: str | No
 def variant_rows(product: dict[str, Any], store_url: str | None) -> list[dict[str, Any]]:
     """One row per variant, carrying what the variant inherits from its product."""
     product_title = text(product.get("title")) or ""
-    images = product.get("images") or []
+    images = _dicts(product.get("images"))
     option_names = {f"option{o.get('position', i + 1)}": text(o.get("name"))
-                    for i, o in enumerate(product.get("options") or []) if isinstance(o, dict)}
+                    for i, o in enumerate(_dicts(product.get("options")))}
     tags = product.get("tags")
     if isinstance(tags, str):
         tags = [tag.strip() for tag in tags.split(",") if tag.strip()]
-    variants = product.get("variants") or [{"id": product.get("id"), "title": DEFAULT_VARIANT_TITLE}]
+    variants = _dicts(product.get("variants")) or [{"id": product.get("id"), "title": DEFAULT_VARIANT_TITLE}]
     rows = []
     for variant in variants:
         variant_title = text(variant.get("title")) or DEFAULT_VARIANT_TITLE
@@ -71,6 +71,11 @@ def variant_rows(product: dict[str, Any], store_url: str | None) -> list[dict[st
     return rows
 
 
+def _dicts(value: Any) -> list[dict[str, Any]]:
+    """The objects of a JSON list (a file from elsewhere may put anything where Shopify puts a list)."""
+    return [item for item in value if isinstance(item, dict)] if isinstance(value, list) else []
+
+
 def _variant_images(variant: dict[str, Any], images: list[Any]) -> list[str]:
     """The variant's own image first, then the product's images."""
     srcs = [image.get("src") for image in images if isinstance(image, dict) and image.get("src")]
@@ -79,7 +84,7 @@ def _variant_images(variant: dict[str, Any], images: list[Any]) -> list[str]:
     if own is None and variant.get("image_id"):
         own = next((image.get("src") for image in images if isinstance(image, dict)
                     and image.get("id") == variant["image_id"]), None)
-    return list(dict.fromkeys(filter(None, [own, *srcs])))
+    return list(dict.fromkeys(src for src in [own, *srcs] if isinstance(src, str) and src))
 
 
 def _skip_reason(product: dict[str, Any]) -> str | None:

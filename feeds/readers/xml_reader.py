@@ -158,11 +158,14 @@ def _add(row: dict[str, Any], name: str, value: str) -> None:
 
 
 def iter_items(path: Path, item_tags: str | tuple[str, ...]) -> Iterator[Any]:
-    """Each complete item element (by local name), released once the caller has moved on."""
+    """Each complete item element (by local name), released once the caller has moved on; elements outside
+    any item are released too, so a file of millions of other elements cannot grow the tree either."""
     wanted = (item_tags,) if isinstance(item_tags, str) else item_tags
     for _, element in safe_iterparse(path, ("end",)):
         if local_name(element.tag) in wanted:
             yield element
+            release(element)
+        elif not any(local_name(ancestor.tag) in wanted for ancestor in element.iterancestors()):
             release(element)
 
 

@@ -41,3 +41,82 @@ def test_real_responses_match_the_documented_models(api):
         "id": "c1", "started_at": "2026-11-20T10:00:00Z", "currency": "USD", "total": 9.99,
         "customer": {"email": "a@example.com"}, "items": [{"name": "Mug", "quantity": 1, "price": 9.99}]})
     out.CheckoutResult.model_validate(checkout.get_json())
+
+
+def test_every_operation_declares_security_and_its_errors_in_the_one_shape(client):
+    document = client.get("/api/v1/openapi.json").get_json()
+    for path, methods in document["paths"].items():
+        for method, operation in methods.items():
+            where = f"{method.upper()} {path}"
+            assert operation["security"] == [{"apiKey": []}], where
+            assert operation["operationId"], where
+            statuses = set(operation["responses"])
+            assert {"401", "403", "503"} <= statuses, where
+            if "{" in path:
+                assert "404" in statuses, where
+            if "requestBody" in operation:
+                assert {"400", "409", "413", "422"} <= statuses, where
+            for status, response in operation["responses"].items():
+                if status >= "400":
+                    assert response["content"]["application/json"]["schema"]["$ref"].endswith("/ErrorResponse")
+
+
+def test_int_ids_are_documented_as_the_integers_the_routes_take(client):
+    paths = client.get("/api/v1/openapi.json").get_json()["paths"]
+    source_id = paths["/api/v1/sources/{id}"]["get"]["parameters"][0]["schema"]
+    assert source_id == {"type": "integer", "minimum": 0, "maximum": 10**18 - 1}
+    assert paths["/api/v1/orders/{id}"]["get"]["parameters"][0]["schema"]["type"] == "string"
+
+
+def test_creating_operations_link_to_what_reads_their_result(client):
+    paths = client.get("/api/v1/openapi.json").get_json()["paths"]
+    links = paths["/api/v1/sources"]["post"]["responses"]["201"]["links"]
+    assert links["get_sources_id"] == {"operationId": "get_sources_id", "parameters": {"id": "$response.body#/id"}}
+    operation_ids = {operation["operationId"] for methods in paths.values() for operation in methods.values()}
+    for path, methods in paths.items():
+        for operation in methods.values():
+            for response in operation["responses"].values():
+                for link in response.get("links", {}).values():
+                    assert link["operationId"] in operation_ids, (path, link)
+
+
+def test_request_schemas_carry_the_constraints_the_api_checks(client):
+    schemas = client.get("/api/v1/openapi.json").get_json()["components"]["schemas"]
+    assert schemas["OrderItem"]["properties"]["quantity"]["minimum"] == 1
+    assert {tuple(option["required"]) for option in schemas["Customer"]["anyOf"]} == {("id",), ("email",),
+                                                                                     ("phone",)}
+    assert schemas["FeedCreate"]["properties"]["source_ids"]["maxItems"] == 100
+    assert schemas["SourceCreate"]["properties"]["name"]["minLength"] == 1
+    assert any(rule["if"]["properties"]["kind"]["const"] == "webhook" for rule in schemas["DestinationCreate"]["allOf"])
+
+
+def test_a_method_a_path_does_not_take_answers_405_with_allow(api):
+    response = api.delete("/api/v1/sources")
+    assert response.status_code == 405
+    assert set(response.headers["Allow"].split(", ")) >= {"GET", "POST"}
+    assert response.get_json()["errors"][0]["path"] == ""
+    traced = api.open("/api/v1/feeds/1", method="TRACE")
+    assert traced.status_code == 405 and "PATCH" in traced.headers["Allow"]
+
+
+def test_ids_beyond_the_database_range_are_unknown_not_errors(api):
+    assert api.get(f"/api/v1/sources/{2**64}").status_code == 404
+    assert api.delete(f"/api/v1/feeds/{10**18}").status_code == 404
+    response = api.post("/api/v1/feeds", json={"name": "F", "slug": "f", "format": "klaviyo_json",
+                                               "source_ids": [2**64]})
+    assert response.status_code == 422
+    assert response.get_json()["errors"][0]["path"] == "source_ids.0"
+
+
+def test_json_bodies_are_typed_exactly(api):
+    response = api.post("/api/v1/sources", json={"name": "S", "kind": "push", "enabled": 1})
+    assert response.status_code == 422
+    assert response.get_json()["errors"] == [{"path": "enabled", "message": "must be true or false"}]
+    assert api.post("/api/v1/sources", data="not json").status_code == 400
+
+
+def test_a_body_that_conflicts_with_what_is_stored_is_409(api):
+    response = api.post("/api/v1/feeds", json={"name": "F", "slug": "f", "format": "klaviyo_json",
+                                               "source_ids": [12345]})
+    assert response.status_code == 409
+    assert response.get_json()["errors"][0]["path"] == "source_ids"

@@ -5,7 +5,8 @@ def test_log_in_and_see_the_overview(logged_in_page):
     page = logged_in_page
     assert page.locator("h1").first.inner_text() == "Overview"
     nav = page.locator("nav.mainnav a").all_inner_texts()
-    assert nav == ["Overview", "Sources", "Feeds", "Orders", "Contacts", "Destinations", "Alerts", "Jobs", "Settings"]
+    assert nav == ["Overview", "Sources", "Feeds", "Orders", "Contacts", "Destinations", "Onsite", "Alerts", "Jobs",
+                   "Settings"]
     path = screenshot(page, "overview")
     assert path.stat().st_size > 5000
 

@@ -25,6 +25,10 @@ STATUSES = {"INITIALIZED", "IN_PROGRESS", "DELIVERED", "CANCELLED", "ABANDONED_S
 CURRENCY = re.compile(r"^[A-Z]{3}$")
 ORDER_STRINGS = ("externalOrderId", "externalCustomerId")
 ITEM_STRINGS = ("externalItemId", "name", "url", "imageUrl")
+CONTACT_PATHS = ("/api/v1/contact", "/api/v1/emails/unsubscribed")
+CHANNEL_TYPES = {"email", "sms", "mobilepush", "webpush", "viber", "telegram"}
+CONTACT_FIELDS = {"channels", "firstName", "lastName", "externalCustomerId", "address", "fields", "groups"}
+PHONE = re.compile(r"^\+?\d{7,15}$")
 
 
 def error_reply(status: int, detail: str) -> Reply:
@@ -53,6 +57,8 @@ def handle(request: Incoming, fake: FakePlatform) -> Reply:
         return unauthorized_reply()
     if request.path == "/api/v1/account/info" and request.method == "GET":
         return Reply.json(200, {"userEmail": "shop@example.com", "organisationName": "Fake Store"})
+    if request.path in CONTACT_PATHS:
+        return _contacts(request, fake)
     if request.path != "/api/v1/orders":
         return error_reply(404, f"{request.path} not found.")
     if request.method != "POST":
@@ -71,6 +77,39 @@ def handle(request: Incoming, fake: FakePlatform) -> Reply:
         for order in orders:
             fake.upsert_order(fake.esputnik_orders, str(order["externalOrderId"]), order)
     return Reply.json(200, {})
+
+
+def _contacts(request: Incoming, fake: FakePlatform) -> Reply:
+    """`POST /api/v1/contact` (add or update one contact by its channels) and `POST /api/v1/emails/unsubscribed`."""
+    if request.method != "POST":
+        return error_reply(405, f"Request method '{request.method}' not supported.")
+    body = request.json()
+    if body is NOT_JSON or not isinstance(body, dict):
+        return error_reply(400, "The body must be a JSON object.")
+    if request.path == "/api/v1/emails/unsubscribed":
+        emails = body.get("emails")
+        if not isinstance(emails, list) or not emails or not all(isinstance(e, str) and "@" in e for e in emails):
+            return error_reply(400, 'The body must be {"emails": ["address", ...]}.')
+        with fake.lock:
+            fake.esputnik_unsubscribed.extend(emails)
+        return Reply.json(200, {})
+    channels = body.get("channels")
+    if not isinstance(channels, list) or not channels:
+        return error_reply(400, "channels is required: [{\"type\": \"email\"|\"sms\", \"value\": ...}]")
+    for index, channel in enumerate(channels):
+        if not isinstance(channel, dict) or channel.get("type") not in CHANNEL_TYPES:
+            return error_reply(400, f"channels[{index}].type must be one of {sorted(CHANNEL_TYPES)}")
+        if not isinstance(channel.get("value"), str) or not channel["value"]:
+            return error_reply(400, f"channels[{index}].value is required")
+        if channel["type"] == "sms" and not PHONE.match(channel["value"]):
+            return error_reply(400, f"channels[{index}].value is not a phone number: {channel['value']!r}")
+    unknown = sorted(set(body) - CONTACT_FIELDS)
+    if unknown:
+        return error_reply(400, f"Unrecognized field {unknown[0]!r}")
+    with fake.lock:
+        for channel in channels:
+            fake.esputnik_contacts[f"{channel['type']}:{channel['value']}"] = body
+    return Reply.json(200, {"id": len(fake.esputnik_contacts)})
 
 
 def _password(header: str) -> str | None:

@@ -24,7 +24,7 @@ KIND = "klaviyo"
 REVISION = re.compile(r"^\d{4}-\d{2}-\d{2}(\.pre)?$")
 # (burst per second, steady per minute) per path, from reference/platforms.md §2–4
 LIMITS = {"/api/events": (350, 3500), "/api/event-bulk-create-jobs": (10, 150), "/api/accounts": (1, 15),
-          "/api/back-in-stock-subscriptions": (350, 3500)}
+          "/api/back-in-stock-subscriptions": (350, 3500), "/api/data-privacy-deletion-jobs": (3, 60)}
 DEFAULT_LIMIT = (75, 750)
 CODES = {400: "invalid", 401: "authentication_failed", 403: "permission_denied", 404: "not_found",
          405: "method_not_allowed", 409: "conflict", 429: "throttled"}
@@ -222,11 +222,42 @@ def _subscriptions(body: dict[str, Any], route: rules.Route, fake: FakePlatform)
         profile_attributes = profile.get("attributes") or {}
         if not (profile_attributes.get("email") or profile_attributes.get("phone_number")):
             raise Invalid("Each profile needs an email or a phone_number.", f"{pointer}/{index}/attributes")
+        channels = profile_attributes.get("subscriptions") or {}
+        phone = profile_attributes.get("phone_number")
+        if phone is not None and not rules.E164.match(phone):
+            raise Invalid(f"Invalid phone number format (Example of a valid format: +12345678901): {phone!r}.",
+                          f"{pointer}/{index}/attributes/phone_number")
+        if "sms" in channels and not phone:
+            raise Invalid("An SMS subscription needs a phone_number.", f"{pointer}/{index}/attributes")
+        if "email" in channels and not profile_attributes.get("email"):
+            raise Invalid("An email subscription needs an email.", f"{pointer}/{index}/attributes")
+        if not attributes.get("historical_import") and _has_consented_at(channels):
+            raise Invalid("consented_at may only be given with historical_import.",
+                          f"{pointer}/{index}/attributes/subscriptions")
         records.append({"action": action, "list_id": list_data.get("id"), "profile": profile_attributes,
                         "historical_import": bool(attributes.get("historical_import"))})
     with fake.lock:
         fake.klaviyo_subscriptions.extend(records)
     return _job_reply(route, len(records), 0, fake)
+
+
+def _has_consented_at(channels: dict[str, Any]) -> bool:
+    return any((kinds or {}).get(kind, {}).get("consented_at") for kinds in channels.values()
+               for kind in ("marketing", "transactional") if isinstance(kinds, dict))
+
+
+def _privacy_deletion(body: dict[str, Any], route: rules.Route, fake: FakePlatform) -> Reply:
+    """202 and an empty body, as Klaviyo answers; the profile and everything about it go at once."""
+    who = body["data"]["attributes"]["profile"]["data"].get("attributes") or {}
+    named = [(name, who[name]) for name in ("email", "phone_number") if who.get(name)]
+    if len(named) != 1:
+        raise Invalid("Exactly one of email, phone_number or id identifies the profile to delete.",
+                      "/data/attributes/profile/data/attributes")
+    name, value = named[0]
+    with fake.lock:
+        fake.klaviyo_deletions.append({name: value})
+        fake.forget_klaviyo_person(name, value)
+    return Reply(202)
 
 
 def _job_reply(route: rules.Route, total: int, failed: int, fake: FakePlatform) -> Reply:
@@ -246,4 +277,5 @@ POST_HANDLERS = {
     "/api/profile-import": _profile_import,
     "/api/profile-subscription-bulk-create-jobs": _subscriptions,
     "/api/profile-subscription-bulk-delete-jobs": _subscriptions,
+    "/api/data-privacy-deletion-jobs": _privacy_deletion,
 }

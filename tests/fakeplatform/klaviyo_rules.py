@@ -21,6 +21,7 @@ from openapi_client.models.catalog_item_update_job_create_query import CatalogIt
 from openapi_client.models.catalog_variant_create_job_create_query import CatalogVariantCreateJobCreateQuery
 from openapi_client.models.catalog_variant_delete_job_create_query import CatalogVariantDeleteJobCreateQuery
 from openapi_client.models.catalog_variant_update_job_create_query import CatalogVariantUpdateJobCreateQuery
+from openapi_client.models.data_privacy_create_deletion_job_query import DataPrivacyCreateDeletionJobQuery
 from openapi_client.models.event_create_query_v2 import EventCreateQueryV2
 from openapi_client.models.events_bulk_create_job import EventsBulkCreateJob
 from openapi_client.models.profile_upsert_query import ProfileUpsertQuery
@@ -75,6 +76,7 @@ ROUTES: dict[str, Route] = {
     **{f"/api/catalog-{kind}-bulk-{action}-jobs": Route(model, 5 * MB, f"catalog-{kind}-bulk-{action}-job")
        for (kind, action), model in CATALOG_JOB_MODELS.items()},
     "/api/back-in-stock-subscriptions": Route(ServerBISSubscriptionCreateQuery, 5 * MB, None),
+    "/api/data-privacy-deletion-jobs": Route(DataPrivacyCreateDeletionJobQuery, 100 * 1024, None),
 }
 
 

@@ -28,7 +28,7 @@ REQUIRED = {
 IDS = ("order_id", "customer_id", "product_id", "checkout_id", "variant_id")
 NUMBERS = ("subtotal", "total", "total_tax", "item_price", "compare_at_price", "price", "value", "inventory_level")
 INTEGERS = ("time", "total_items")
-BOOLEANS = ("accepts_marketing", "initial_sync", "email_consent")
+BOOLEANS = ("accepts_marketing", "initial_sync", "email_consent", "sms_consent")
 STRINGS = ("token", "email", "phone", "currency", "status", "product_url", "image_url", "checkout_url",
            "product_name", "sku", "brand", "date_created", "category_id", "parent_id", "name")
 OBJECT_LISTS = {"line_items": ("product_id",), "tax_lines": ("name",), "discounts": ("code",), "variants": ("id",)}

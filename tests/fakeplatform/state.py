@@ -26,6 +26,7 @@ class PlatformState:
         self._klaviyo_keys: set[tuple[tuple[str, str], str, str]] = set()
         self.klaviyo_profiles: dict[tuple[str, str], dict[str, Any]] = {}
         self.klaviyo_subscriptions: list[dict[str, Any]] = []
+        self.klaviyo_deletions: list[dict[str, str]] = []  # data-privacy deletion jobs: {"email"|"phone_number"}
         # catalog records by compound id `$custom:::$default:::<external_id>`:
         # items {"attributes", "categories": [category ids], "created", "updated"},
         # variants {"attributes", "item": item id, "created", "updated"}, categories {"attributes", "created", "updated"}
@@ -43,6 +44,8 @@ class PlatformState:
         self.sendlane_tracked: dict[str, list[dict[str, Any]]] = {}
         # eSputnik
         self.esputnik_orders: dict[str, UpsertedOrder] = {}
+        self.esputnik_contacts: dict[str, dict[str, Any]] = {}  # "<channel type>:<value>" -> the contact sent
+        self.esputnik_unsubscribed: list[str] = []
         # webhook
         self.webhook_deliveries: dict[str, Any] = {}
         self.webhook_duplicates = 0
@@ -52,10 +55,11 @@ class PlatformState:
         with self.lock:
             for container in (
                 self.requests, self.internal_errors, self.klaviyo_events, self._klaviyo_keys,
-                self.klaviyo_profiles, self.klaviyo_subscriptions, self.klaviyo_catalog, self.klaviyo_variants,
+                self.klaviyo_profiles, self.klaviyo_subscriptions, self.klaviyo_deletions, self.klaviyo_catalog, self.klaviyo_variants,
                 self.klaviyo_categories, self.klaviyo_bis, self.klaviyo_jobs, self.klaviyo_pending_jobs,
                 self.klaviyo_window,
-                self.sendlane_orders, self.sendlane_tracked, self.esputnik_orders, self.webhook_deliveries,
+                self.sendlane_orders, self.sendlane_tracked, self.esputnik_orders, self.esputnik_contacts,
+                self.esputnik_unsubscribed, self.webhook_deliveries,
             ):
                 container.clear()
             self.klaviyo_duplicates = 0
@@ -103,6 +107,19 @@ class PlatformState:
         self._klaviyo_keys.add(key)
         self.klaviyo_events.append(event)
         return True
+
+    def forget_klaviyo_person(self, name: str, value: str) -> None:
+        """A privacy deletion: the profile, its events and its subscriptions, by email or phone_number."""
+        def names_them(attributes: dict[str, Any]) -> bool:
+            return attributes.get(name) == value
+
+        for identity in [key for key, profile in self.klaviyo_profiles.items()
+                         if key == (name, value) or names_them(profile.get("attributes") or {})]:
+            del self.klaviyo_profiles[identity]
+        self.klaviyo_events[:] = [event for event in self.klaviyo_events
+                                  if event.identity != (name, value) and not names_them(event.profile)]
+        self.klaviyo_subscriptions[:] = [record for record in self.klaviyo_subscriptions
+                                         if not names_them(record["profile"])]
 
     @staticmethod
     def upsert_order(orders: dict[str, UpsertedOrder], order_id: str, state: dict[str, Any]) -> None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -22,7 +23,7 @@ from typing import Any
 import httpx
 from cryptography.fernet import Fernet
 
-from tests.processes import free_port, wait_until
+from tests.processes import free_port, stop_process, wait_until
 
 REPO = Path(__file__).resolve().parents[2]
 ORDER_EVENTS = ["placed_order", "ordered_product", "fulfilled_order", "cancelled_order", "refunded_order"]
@@ -77,20 +78,22 @@ class Child:
             if self.process is not None:
                 self.process.wait(timeout=10)
 
+    def terminate(self) -> None:
+        """SIGTERM to the group, not waiting: `stop()` waits (several children stop side by side)."""
+        with self._lock:
+            self._expected_exit = True
+            self.held = True
+            if self.process is not None and self.process.poll() is None:
+                self.signal_group(signal.SIGTERM)
+
     def stop(self, grace: float = 5.0) -> None:
-        """SIGTERM, then SIGKILL after `grace` seconds; left down."""
+        """SIGTERM, then SIGKILL after `grace` seconds; left down, and reaped."""
         with self._lock:
             self._expected_exit = True
             self.held = True
             if self.process is None:
                 return
-            if self.process.poll() is None:
-                self.signal_group(signal.SIGTERM)
-                with contextlib.suppress(subprocess.TimeoutExpired):
-                    self.process.wait(timeout=grace)
-            self.signal_group(signal.SIGKILL)  # whatever is left of the group
-            with contextlib.suppress(subprocess.TimeoutExpired):
-                self.process.wait(timeout=10)
+            stop_process(self.process, grace, group=True)
 
     def supervise(self) -> None:
         """Restart it if it exited and nobody holds it down; remember exits the test did not cause."""
@@ -111,9 +114,10 @@ class Child:
 class Stack:
     """The processes of one scenario. `Stack(folder, database_url)` then `start()`; `close()` stops all."""
 
-    def __init__(self, folder: Path, database_url: str, **settings: str) -> None:
+    def __init__(self, folder: Path, database_url: str, *, schema_from: Path | None = None, **settings: str) -> None:
         self.folder = folder
         self.database_url = database_url
+        self.schema_from = schema_from  # a SQLite file `shoprelay db upgrade` made: copied instead of upgrading again
         self.redis_port, self.fake_port, self.web_port = free_port(), free_port(), free_port()
         self.redis_url = f"redis://127.0.0.1:{self.redis_port}/0"
         self.fake_url = f"http://127.0.0.1:{self.fake_port}"
@@ -149,7 +153,10 @@ class Stack:
         returns once both workers are registered in Redis (the machine may be busy: booting takes seconds)."""
         self.redis.start()
         self.fake.start()
-        self._cli("db", "upgrade")
+        if self.schema_from is not None and self.database_url.startswith("sqlite:///"):
+            shutil.copyfile(self.schema_from, self.database_url.removeprefix("sqlite:///"))
+        else:
+            self._cli("db", "upgrade")
         for child in self.app_children:
             child.start()
         self.api_key = self._cli("apikeys", "create", "reliability").strip().splitlines()[-1]
@@ -177,6 +184,8 @@ class Stack:
         self._stopping.set()
         if self._supervisor.is_alive():
             self._supervisor.join(timeout=5)
+        for child in self.app_children:  # side by side: one grace period for all, not one each
+            child.terminate()
         for child in (*self.app_children, self.fake, self.redis):
             child.stop()
 
@@ -257,6 +266,18 @@ class Stack:
         response = httpx.get(f"{self.web_url}{path}", headers=self.auth, timeout=30)
         assert response.status_code == 200, response.text
         return response.json()
+
+
+def upgraded_sqlite(folder: Path) -> Path:
+    """A SQLite file with the schema `shoprelay db upgrade` makes (every migration, as production gets it), for
+    each SQLite scenario to start from a copy: the upgrade costs seconds of a busy machine, a copy nothing."""
+    path = folder / "schema.db"
+    env = _app_env(f"sqlite:///{path}", "redis://127.0.0.1:9/0", folder / "instance", {})
+    done = subprocess.run([sys.executable, "-m", "webapp.cli", "db", "upgrade"], env=env, cwd=REPO,
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, f"shoprelay db upgrade: {done.stdout}{done.stderr}"
+    assert not Path(f"{path}-wal").exists() or not Path(f"{path}-wal").stat().st_size, "WAL left unmerged"
+    return path
 
 
 def _answers(url: str) -> bool:

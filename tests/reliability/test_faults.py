@@ -259,7 +259,7 @@ def _settle(stack: Stack, store: Store, scenario: str, backend: str, allowed: st
         if states == {"delivered": total}:
             drain = time.monotonic() - finished
             break
-        time.sleep(1)
+        time.sleep(0.25)
     time.sleep(1)  # an answer in flight when the rows settled
     stuck_notes = [] if drain is not None else [f"not drained: {stack.queue_diagnostics()}"]
     summary = stack.fake_summary()

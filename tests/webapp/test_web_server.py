@@ -17,7 +17,7 @@ import sqlalchemy as sa
 
 from tests.conftest import REDIS_URL, both_databases
 from tests.factories import make_order
-from tests.processes import alive, descendants, free_port, wait_until
+from tests.processes import alive, descendants, free_port, stop_process, wait_until
 from webapp.web_server import _fresh_pool_after_fork, gunicorn_options
 
 
@@ -39,7 +39,7 @@ def _web_process(app, port: int, *args: str) -> subprocess.Popen:
         except httpx.TransportError:
             pass
         if process.poll() is not None or time.monotonic() > deadline:
-            process.kill()
+            stop_process(process, grace=0, sig=signal.SIGKILL)
             raise AssertionError((Path(app.instance_path) / f"web-{port}.log").read_text()[-3000:])
         time.sleep(0.1)
 
@@ -80,8 +80,7 @@ def test_two_processes_take_concurrent_orders_and_stop_on_sigterm(app, db, api_k
         placed = db.session.scalar(sa.text("SELECT placed FROM contact_ltv"))
         assert float(placed) == pytest.approx(40 * make_order()["total"])
     finally:
-        process.send_signal(signal.SIGTERM)
-        code = process.wait(timeout=40)
+        code = stop_process(process, grace=40)
     assert code == 0
     wait_until(lambda: not any(alive(pid) for pid in workers))
 

@@ -13,7 +13,7 @@ import sqlalchemy as sa
 
 from tests.conftest import REDIS_URL, both_databases
 from tests.factories import make_order
-from tests.processes import wait_until
+from tests.processes import stop_process, wait_until
 from webapp.models import Event
 from workers.queue import JOB_DELIVER, connect, enqueue
 
@@ -61,8 +61,12 @@ def _drain_with_workers(app, db, destination_id: int, *, jobs: int, workers: int
     for _ in range(jobs):
         enqueue(connection, "delivery", JOB_DELIVER, destination_id)
     processes = [_worker_process(app, "--burst", **settings) for _ in range(workers)]
-    for process in processes:
-        _finished(process)
+    try:
+        for process in processes:
+            _finished(process)
+    finally:  # one that failed or hung: the others are not left draining the next test's queue
+        for process in processes:
+            stop_process(process, grace=5)
     return _states(db)
 
 
@@ -83,8 +87,7 @@ def test_kill_9_mid_batch_loses_and_doubles_nothing(app, api, db, fake, make_des
         process.send_signal(signal.SIGKILL)
         process.wait(timeout=10)
     finally:
-        if process.poll() is None:
-            process.kill()
+        stop_process(process, grace=0, sig=signal.SIGKILL)
     assert _states(db).get("delivered", 0) < 20
     time.sleep(2.2)  # the dead worker's lease runs out
     app.config["DELIVERY_LEASE_SECONDS"] = 2
@@ -149,7 +152,7 @@ def test_a_stopping_worker_leaves_at_once_and_hands_its_work_on(app, api, db, fa
         took = time.monotonic() - stopped_at
     finally:
         if process.poll() is None:
-            process.kill()
+            stop_process(process, grace=0, sig=signal.SIGKILL)
     _finished(process)
     assert took < 5, f"the worker took {took:.1f} s to stop"
     states = _states(db)

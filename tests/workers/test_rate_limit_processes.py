@@ -13,6 +13,7 @@ import sqlalchemy as sa
 
 from tests.conftest import both_databases
 from tests.factories import make_order
+from tests.processes import stop_process
 from tests.workers.test_delivery_processes import _failed_jobs, _states, _worker_process
 from webapp.models import Event
 
@@ -50,13 +51,10 @@ def test_no_request_before_retry_after_with_two_workers_and_orders_arriving(app,
             sweep(redis)
             time.sleep(1.0)
     finally:
-        for process in workers:
+        for process in workers:  # both stop at once: SIGTERM to each, then each waited for (killed after 30 s)
             process.send_signal(signal.SIGTERM)
         for process in workers:
-            try:
-                process.wait(timeout=30)
-            except Exception:
-                process.kill()
+            stop_process(process, grace=30)
     # A request another worker sent between the 429 leaving the platform and the pause reaching Redis (a
     # millisecond, tens of them on a loaded machine) is in flight, not early: it left before anyone could know.
     early = fake.early_requests(grace=0.25)

@@ -31,6 +31,7 @@ from webapp.api import (  # noqa: E402, F401
     checkouts,
     contacts,
     destinations,
+    erasures,
     events,
     feeds,
     openapi,

@@ -46,7 +46,7 @@ def get_alert_channel(channel_id: int):  # noqa: ANN201
     return jsonify(channels.channel_json(_get(channel_id)))
 
 
-@bp.route("/alerts/<int:channel_id>", methods=["PUT", "PATCH"])
+@bp.patch("/alerts/<int:channel_id>")
 @api_key_required
 def update_alert_channel(channel_id: int):  # noqa: ANN201
     channel = _get(channel_id)
@@ -71,9 +71,9 @@ def test_alert_channel(channel_id: int):  # noqa: ANN201
 @api_key_required
 def list_alert_incidents():  # noqa: ANN201
     state = request.args.get("state")
-    if state not in (None, "", "open", "closed"):
+    if state not in (None, "open", "closed"):
         raise ApiError(422, [problem(["state"], "must be one of: open, closed")])
-    rows = incidents.list_incidents(state or None, limit=int_arg("limit", 100))
+    rows = incidents.list_incidents(state, limit=int_arg("limit", 100))
     notices = incidents.notices_of([incident.id for incident in rows])
     return jsonify(incidents=[incidents.incident_json(incident, notices[incident.id]) for incident in rows])
 
@@ -91,5 +91,6 @@ document(
      None, {200: out.AlertTestOut, 404: ErrorResponse}, []),
     ("get", "/alerts/incidents", "Incidents, newest first: each problem from its start to its end, with the "
      "notices sent about it", None, {200: out.IncidentList, 422: ErrorResponse},
-     [("state", "open (includes resolving) or closed; default both"), ("limit", "at most this many (1-1000)")]),
+     [("state", "open (includes resolving) or closed; default both", {"type": "string", "enum": ["open", "closed"]}),
+      ("limit", "at most this many (default 100)", {"type": "integer", "minimum": 1, "maximum": 1000})]),
 )

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from flask import jsonify
+from flask import current_app, jsonify
 
 from webapp.api import bp
 from webapp.api.common import json_body, validate
 from webapp.schemas.checkouts import CanonicalCheckout
+from webapp.schemas.input_warnings import clean_canonical
 from webapp.security import api_key_required
 from webapp.services.orders.checkouts import record_checkout
 
@@ -14,5 +15,9 @@ from webapp.services.orders.checkouts import record_checkout
 @bp.post("/checkouts")
 @api_key_required
 def post_checkout():  # noqa: ANN201
-    checkout, created = record_checkout(validate(CanonicalCheckout, json_body()))
-    return jsonify(id=checkout.external_id, result="created" if created else "updated"), 202
+    incoming = validate(CanonicalCheckout, json_body())
+    # Between validation and storage: non-web links dropped, phones in E.164; the warnings say what was not used.
+    warnings = clean_canonical(incoming, current_app.config.get("DEFAULT_PHONE_REGION"))
+    checkout, created = record_checkout(incoming)
+    return jsonify(id=checkout.external_id, result="created" if created else "updated",
+                   **({"warnings": warnings} if warnings else {})), 202

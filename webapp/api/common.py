@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any, TypeVar
 
 import pydantic
 from flask import request
 
 from webapp.schemas.errors import ApiError, error_list, problem
+from webapp.schemas.json_types import EXACT_JSON
 
 M = TypeVar("M", bound=pydantic.BaseModel)
 
@@ -21,10 +24,25 @@ def json_body() -> Any:
 
 
 def validate(model: type[M], data: Any) -> M:
+    """The body as `model`, typed exactly as JSON (`true`, not `"yes"`: forms convert, API clients do not)."""
     try:
-        return model.model_validate(data)
+        return model.model_validate(data, context=EXACT_JSON)
     except pydantic.ValidationError as exc:
         raise ApiError(422, error_list(exc)) from None
+
+
+@contextmanager
+def state_conflicts(*fields: str) -> Iterator[None]:
+    """A refusal that concerns only these fields is about what the server holds (an id that names nothing, a
+    slug already taken, a credential this destination's kind does not take), not about the body's shape, which
+    the OpenAPI document describes: 409, so a client knows the same body may succeed later."""
+    try:
+        yield
+    except ApiError as exc:
+        if exc.status == 422 and exc.errors and all(
+                error["path"].split(".", 1)[0] in fields for error in exc.errors):
+            raise ApiError(409, exc.errors) from None
+        raise
 
 
 def not_found(what: str) -> ApiError:

@@ -9,7 +9,7 @@ import sqlalchemy as sa
 from flask import jsonify, request
 
 from webapp.api import bp
-from webapp.api.common import flag, json_body, not_found, validate
+from webapp.api.common import flag, json_body, not_found, state_conflicts, validate
 from webapp.extensions import db
 from webapp.models import Destination
 from webapp.schemas.destinations import DestinationCreate, DestinationUpdate
@@ -65,12 +65,13 @@ def get(destination_id: int):  # noqa: ANN201
     return jsonify(destination_json(_get(destination_id)))
 
 
-@bp.route("/destinations/<int:destination_id>", methods=["PUT", "PATCH"])
+@bp.patch("/destinations/<int:destination_id>")
 @api_key_required
 def update(destination_id: int):  # noqa: ANN201
     destination = _get(destination_id)
-    before = destination.catalog
-    update_destination(destination, validate(DestinationUpdate, json_body()))
+    before, data = destination.catalog, validate(DestinationUpdate, json_body())
+    with state_conflicts("credentials", "events", "catalog"):  # what this destination's kind takes
+        update_destination(destination, data)
     catalog_runs.catalog_switched(destination, before)
     return jsonify(_with_warnings(destination))
 
@@ -136,7 +137,7 @@ def retry(destination_id: int):  # noqa: ANN201
 
 def _time_arg(name: str) -> datetime | None:
     raw = request.args.get(name)
-    if not raw:
+    if raw is None:
         return None
     try:
         value = datetime.fromisoformat(raw.replace("Z", "+00:00"))
@@ -152,8 +153,15 @@ def _time_arg(name: str) -> datetime | None:
 def replay_window(destination_id: int):  # noqa: ANN201
     """Send again what the destination was sent (or failed to get) in [since, until): 200 with the count on
     a dry run, else 202 with the replay (queued in chunks; large ones by a worker)."""
-    destination = _get(destination_id)
-    window = replays.parse_window(json_body())
+    destination, body = _get(destination_id), json_body()
+    if isinstance(body, dict):  # pydantic would also read a number as seconds since 1970; the document says text
+        for name in ("since", "until"):
+            if name in body and not isinstance(body[name], str):
+                raise ApiError(422, [problem([name], "must be an ISO 8601 timestamp, e.g. 2026-11-20T10:15:00Z")])
+        for name in ("new_ids", "dry_run"):  # and `1` or "yes" as true: JSON says true
+            if name in body and not isinstance(body[name], bool):
+                raise ApiError(422, [problem([name], "must be true or false")])
+    window = replays.parse_window(body)
     if window.dry_run:
         return jsonify(dry_run=True, **replays.count_window(destination.id, window))
     return jsonify(replays.replay_json(replays.start_replay(destination, window))), 202

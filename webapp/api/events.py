@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import sqlalchemy as sa
-from flask import jsonify, request
+from flask import jsonify
 
 from webapp.api import bp
-from webapp.api.common import not_found
+from webapp.api.common import json_body, not_found, validate
 from webapp.extensions import db
 from webapp.models import Event, Order
 from webapp.schemas.errors import ApiError, problem
+from webapp.schemas.replays import OrderReplayRequest
 from webapp.security import api_key_required
 from webapp.services.delivery import retries as delivery_ops
 from webapp.services.orders.views import event_json
@@ -32,15 +33,12 @@ def retry_event(event_id: int):  # noqa: ANN201
 @api_key_required
 def replay_order(order_id: str):  # noqa: ANN201
     """Body: {"destination_id": N, "new_unique_ids": false}."""
-    body = request.get_json(silent=True) or {}
+    body = validate(OrderReplayRequest, json_body())
     order = db.session.scalar(sa.select(Order).where(Order.external_id == order_id))
     if order is None:
         raise not_found(f"order {order_id!r}")
-    destination_id = body.get("destination_id")
-    if not isinstance(destination_id, int):
-        raise ApiError(422, [problem(["destination_id"], "must be a destination id (whole number)")])
     try:
-        count = delivery_ops.replay_order(order, destination_id, new_unique_ids=bool(body.get("new_unique_ids")))
+        count = delivery_ops.replay_order(order, body.destination_id, new_unique_ids=body.new_unique_ids)
     except ValueError as exc:
         raise ApiError(409, [problem([], str(exc))]) from None
     return jsonify(replayed=count), 202

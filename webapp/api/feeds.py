@@ -6,7 +6,7 @@ import sqlalchemy as sa
 from flask import jsonify
 
 from webapp.api import bp
-from webapp.api.common import json_body, not_found, validate
+from webapp.api.common import json_body, not_found, state_conflicts, validate
 from webapp.extensions import db
 from webapp.models import Feed, FeedBuild
 from webapp.schemas.feeds import FeedCreate, FeedUpdate
@@ -38,7 +38,9 @@ def list_feeds():  # noqa: ANN201
 @bp.post("/feeds")
 @api_key_required
 def create_feed_view():  # noqa: ANN201
-    return jsonify(feed_json(create_feed(validate(FeedCreate, json_body())))), 201
+    data = validate(FeedCreate, json_body())
+    with state_conflicts("source_ids", "slug"):
+        return jsonify(feed_json(create_feed(data))), 201
 
 
 @bp.get("/feeds/<int:feed_id>")
@@ -47,10 +49,12 @@ def get_feed(feed_id: int):  # noqa: ANN201
     return jsonify(feed_json(_get(feed_id)))
 
 
-@bp.route("/feeds/<int:feed_id>", methods=["PUT", "PATCH"])
+@bp.patch("/feeds/<int:feed_id>")
 @api_key_required
 def update_feed_view(feed_id: int):  # noqa: ANN201
-    return jsonify(feed_json(update_feed(_get(feed_id), validate(FeedUpdate, json_body()))))
+    feed, data = _get(feed_id), validate(FeedUpdate, json_body())
+    with state_conflicts("source_ids", "slug"):
+        return jsonify(feed_json(update_feed(feed, data)))
 
 
 @bp.delete("/feeds/<int:feed_id>")

@@ -6,7 +6,7 @@ import sqlalchemy as sa
 from flask import jsonify
 
 from webapp.api import bp
-from webapp.api.common import flag, json_body, not_found, validate
+from webapp.api.common import flag, json_body, not_found, state_conflicts, validate
 from webapp.extensions import db
 from webapp.models import Source, SyncRun
 from webapp.schemas.errors import ApiError, problem
@@ -59,10 +59,11 @@ def get_source(source_id: int):  # noqa: ANN201
     return jsonify(source_json(_get(source_id)))
 
 
-@bp.route("/sources/<int:source_id>", methods=["PUT", "PATCH"])
+@bp.patch("/sources/<int:source_id>")
 @api_key_required
 def update_source_view(source_id: int):  # noqa: ANN201
-    return jsonify(_saved(update_source(_get(source_id), validate(SourceUpdate, json_body()))))
+    source, data = _get(source_id), validate(SourceUpdate, json_body())
+    return jsonify(_saved(update_source(source, data)))
 
 
 @bp.delete("/sources/<int:source_id>")
@@ -98,6 +99,9 @@ def get_sync_run(run_id: int):  # noqa: ANN201
 @bp.post("/products")
 @api_key_required
 def push_products():  # noqa: ANN201
-    run, diff = apply_push(validate(ProductPush, json_body()))
+    data = validate(ProductPush, json_body())
+    with state_conflicts("source_id"):
+        run, diff = apply_push(data)
+    warnings = {"warnings": diff.problems} if diff.problems else {}
     return jsonify(source_id=run.source_id, run_id=run.id, added=diff.added, updated=diff.updated,
-                   unchanged=diff.unchanged, removed=diff.removed), 202
+                   unchanged=diff.unchanged, removed=diff.removed, **warnings), 202

@@ -2,17 +2,21 @@
 
 from __future__ import annotations
 
-from flask import Response, abort, flash, redirect, request, stream_with_context, url_for
+from flask import Response, abort, flash, redirect, render_template, request, stream_with_context, url_for
 
 from webapp.blueprints.common import dashboard_blueprint, is_htmx, render_page_or_partial
 from webapp.extensions import db
 from webapp.models import Contact, utcnow
-from webapp.services.contacts import insights
+from webapp.security.roles import can
+from webapp.services.contacts import erasure, insights
+from webapp.services.contacts.consent import consent_state
+from webapp.services.contacts.consent_views import consent_deliveries
 from webapp.services.contacts.export import export_csv
 from webapp.services.contacts.ltv import ltv_json
 from webapp.services.contacts.queries import COLUMNS, ContactFilters, any_contacts, list_contacts
 from webapp.services.contacts.rfm import SEGMENTS, refresh_rfm
 from webapp.services.contacts.views import rfm_json
+from webapp.services.onsite.activity import contact_onsite_events
 from webapp.services.platform.charts import bar_chart, line_chart
 
 bp = dashboard_blueprint("contacts", __name__, url_prefix="/contacts")
@@ -74,10 +78,41 @@ def show(contact_id: int):  # noqa: ANN201
     orders, orders_total = insights.contact_orders(contact.id)
     segment_rule = next((s.rule for s in SEGMENTS if s.name == contact.rfm_segment), None)
     merged_into = db.session.get(Contact, contact.merged_into_id) if contact.merged_into_id else None
+    record = erasure.get_erasure(request.args["erasure"]) if request.args.get("erasure") else None
     return render_page_or_partial(
         "contacts/show.html", "contacts/_show_body.html", contact=contact, merged=merged,
+        consent=consent_state(contact), consent_deliveries=consent_deliveries(ids),
+        erasure=record, destinations=erasure.destination_states(record) if record else [],
+        may_erase=can("contacts.erase"),
         merged_into=merged_into, ltv=ltv_json(list(contact.ltv)), rfm=rfm_json(contact), segment_rule=segment_rule,
         timeline=timeline,
         ltv_chart=line_chart(timeline.labels, timeline.series, title="Net lifetime value over time"),
         orders=orders, orders_total=orders_total, platforms=insights.events_by_platform(ids),
+        onsite_events=contact_onsite_events(contact.id),
         events=insights.latest_events(ids))
+
+
+@bp.post("/<int:contact_id>/erase")
+def erase(contact_id: int):  # noqa: ANN201
+    """Erase the contact everywhere once the user typed its email exactly (admins only, see security.roles)."""
+    contact = db.session.get(Contact, contact_id)
+    if contact is None:
+        abort(404)
+    typed = request.form.get("confirm_email", "").strip().lower()
+    if not contact.email or typed != contact.email:
+        flash("Type the contact's email address exactly to erase it.", "error")
+        return redirect(url_for("contacts.show", contact_id=contact_id))
+    record = erasure.start_erasure(contact.email, requested_by="dashboard")
+    flash(f"Erasure {record.id} started: personal data is being removed here and every destination is "
+          "asked to delete the person.", "success")
+    return redirect(url_for("contacts.show", contact_id=contact_id, erasure=record.id))
+
+
+@bp.get("/erasures/<erasure_id>")
+def erasure_status(erasure_id: str):  # noqa: ANN201
+    """The erasure's progress fragment; it polls itself while the erasure runs."""
+    record = erasure.get_erasure(erasure_id)
+    if record is None:
+        abort(404)
+    return render_template("contacts/_erasure.html", erasure=record,
+                           destinations=erasure.destination_states(record))

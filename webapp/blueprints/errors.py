@@ -51,6 +51,12 @@ def init_app(app: Flask) -> None:
             message = exc.description or exc.name
             if exc.code == 413:
                 message = f"request body too large (limit {app.config['API_MAX_BYTES']} bytes)"
-            return jsonify(errors=[{"path": "", "message": message}]), exc.code
+            return jsonify(errors=[{"path": "", "message": message}]), exc.code, kept_headers(exc)
         return render_template("errors/error.html", code=exc.code, name=exc.name,
-                               description=exc.description), exc.code
+                               description=exc.description), exc.code, kept_headers(exc)
+
+
+def kept_headers(exc: HTTPException) -> list[tuple[str, str]]:
+    """The headers the exception carries besides its HTML content type: `Allow` on a 405 (RFC 9110 requires
+    it; clients and Schemathesis read it to learn the methods), `Retry-After`, `WWW-Authenticate`."""
+    return [(name, value) for name, value in exc.get_headers() if name.lower() != "content-type"]

@@ -8,6 +8,8 @@ from decimal import Decimal
 import orjson
 from flask import Flask
 
+from webapp.schemas.web_links import web_url
+
 
 def timeago(value: datetime | None, now: datetime | None = None) -> str:
     """'3 min ago' / 'in 2 h': ages people read at a glance (the exact time is in the title)."""
@@ -67,6 +69,12 @@ def pct(value: float | int | None, empty: float = 100) -> int:
     return max(0, min(100, round(number)))
 
 
+def web_link(value: object) -> str | None:
+    """A stored URL fit for href/src (absolute http/https), else None: orders stored before links were
+    checked, and sources' product links, may hold `javascript:` or `data:` URLs that must not become links."""
+    return web_url(value)
+
+
 def init_app(app: Flask) -> None:
     app.add_template_filter(timeago)
     app.add_template_filter(money)
@@ -74,3 +82,5 @@ def init_app(app: Flask) -> None:
     app.add_template_filter(pct)
     app.add_template_filter(number)
     app.add_template_global(pretty_json)
+    app.add_template_filter(web_link)
+    app.add_template_global(web_link)

@@ -6,8 +6,8 @@ from flask import Flask
 
 
 def register_commands(app: Flask) -> None:
-    from webapp.commands import accounts, alerts, catalog, destinations, orders
+    from webapp.commands import accounts, alerts, catalog, contacts, destinations, orders
 
-    for module in (accounts, alerts, catalog, destinations, orders):
+    for module in (accounts, alerts, catalog, contacts, destinations, orders):
         for group in module.GROUPS:
             app.cli.add_command(group)

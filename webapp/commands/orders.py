@@ -34,8 +34,10 @@ def import_command(file: Path, historical: bool, batch_size: int) -> None:
         run = run_import(run, file, batch_size=batch_size, on_progress=progress)
     click.echo(f"Import #{run.id}: {run.imported} imported, {run.failed} invalid (of {run.total}).")
     for problem in run.problems[:20]:
-        errors = "; ".join(f"{e['path'] or '(record)'}: {e['message']}" for e in problem["errors"])
-        click.echo(f"  record {problem['record']}: {errors}", err=True)
+        listed = problem.get("errors") or problem.get("warnings", [])
+        errors = "; ".join(f"{e['path'] or '(record)'}: {e['message']}" for e in listed)
+        kind = " (imported with warnings)" if "warnings" in problem else ""
+        click.echo(f"  record {problem['record']}{kind}: {errors}", err=True)
 
 
 @contacts.command("recompute")

@@ -14,6 +14,7 @@ from webapp.models.catalog import (
     feed_sources,
 )
 from webapp.models.delivery import EVENT_STATES, DeliveryAttempt, DeliveryRequest, Destination, Event
+from webapp.models.erasures import Erasure
 from webapp.models.orders import Checkout, Contact, ContactLtv, ImportRun, Order, OrderLine
 from webapp.models.platform_catalogs import BackInStockSubscription, CatalogEntry, CatalogReconcile
 from webapp.models.replays import Replay
@@ -21,7 +22,7 @@ from webapp.models.rollups import ContactEventRollup, DeliveryCounter, EventRoll
 
 __all__ = [
     "EVENT_STATES", "AlertChannel", "AlertNotice", "ApiKey", "BackInStockSubscription", "Base", "CatalogEntry", "CatalogReconcile", "CatalogStage", "Checkout", "Contact", "ContactEventRollup", "ContactLtv",
-    "DeliveryAttempt", "DeliveryCounter", "DeliveryRequest", "Destination", "Event", "EventRollup", "Feed",
+    "DeliveryAttempt", "DeliveryCounter", "Erasure", "DeliveryRequest", "Destination", "Event", "EventRollup", "Feed",
     "FeedBuild", "FeedFetch", "ImportRun", "Incident", "Order", "OrderLine", "Product", "Replay", "RetentionMark", "Source", "SyncRun",
     "User", "feed_sources", "utcnow",
 ]

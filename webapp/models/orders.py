@@ -23,8 +23,16 @@ class Contact(Timestamps, Base):
     phone: Mapped[str | None] = mapped_column(sa.String(40), index=True)
     first_name: Mapped[str | None] = mapped_column(sa.String(200))
     last_name: Mapped[str | None] = mapped_column(sa.String(200))
+    # Consent per channel: true / false / null = never said (then nothing is sent). Where it came from:
+    # order | checkout | onsite | import (webapp/services/contacts/consent.py).
     accepts_marketing: Mapped[bool | None]
     consent_changed_at: Mapped[datetime | None]
+    email_consent_source: Mapped[str | None] = mapped_column(sa.String(16))
+    accepts_sms_marketing: Mapped[bool | None]
+    sms_consent_changed_at: Mapped[datetime | None]
+    sms_consent_source: Mapped[str | None] = mapped_column(sa.String(16))
+    # Set by an erasure: the row keeps its figures (revenue, LTV, RFM) but no personal data.
+    erased_at: Mapped[datetime | None]
     address: Mapped[dict[str, Any] | None] = mapped_column(Json)
     profile_fingerprint: Mapped[str | None] = mapped_column(sa.String(32))
     merged_into_id: Mapped[int | None] = mapped_column(sa.ForeignKey("contacts.id", ondelete="SET NULL"))

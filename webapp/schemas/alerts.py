@@ -3,7 +3,11 @@
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from typing import Annotated
+
+from pydantic import BaseModel, ConfigDict, Field, WithJsonSchema, field_validator
+
+from webapp.schemas.json_types import HOST, NOT_BLANK, JsonBool
 
 ALERT_EVENTS = ("destination_paused", "dead_letters", "sync_failed", "sync_held", "feed_held", "feed_stale",
                 "worker_down", "scheduler_down")
@@ -13,15 +17,23 @@ _URL_HELP = ("An Apprise URL (mailto://user:pass@example.com?to=ops@example.com,
              "stored encrypted and never returned (see url_hint).")
 
 
+# The schema names the generic webhook services (json://, xml://, form://, with an s for https) whose URL is a host
+# and a path; apprise takes many more (slack://, mailto://, ...) and checks each itself.
+APPRISE_URL = rf"^(json|jsons|xml|xmls|form|forms)://{HOST}(/\S*)?$"
+AlertUrl = Annotated[str, Field(min_length=1, max_length=2000), WithJsonSchema(
+    {"type": "string", "pattern": APPRISE_URL, "maxLength": 2000, "description": _URL_HELP})]
+AlertEvents = Annotated[list[str], WithJsonSchema({"type": "array", "minItems": 1, "items": {"enum": list(ALERT_EVENTS)}})]
+
+
 class ChannelUpdate(BaseModel):
     """Every field optional: a PATCH changes what it names (the URL only when given)."""
 
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
-    name: str | None = Field(default=None, min_length=1, max_length=200)
-    url: str | None = Field(default=None, min_length=1, max_length=2000, description=_URL_HELP)
-    events: list[str] | None = Field(default=None, description="Which problems this channel is told about: "
-                                                               + ", ".join(ALERT_EVENTS) + ".")
-    enabled: bool | None = None
+    name: str | None = Field(default=None, min_length=1, max_length=200, pattern=NOT_BLANK)
+    url: AlertUrl | None = None
+    events: AlertEvents | None = Field(default=None, description="Which problems this channel is told about: "
+                                                                 + ", ".join(ALERT_EVENTS) + ".")
+    enabled: JsonBool | None = None
 
     @field_validator("events")
     @classmethod
@@ -37,12 +49,12 @@ class ChannelUpdate(BaseModel):
 
 
 class ChannelCreate(ChannelUpdate):
-    name: str = Field(min_length=1, max_length=200)
-    url: str = Field(min_length=1, max_length=2000, description=_URL_HELP)
-    events: list[str] = Field(default_factory=lambda: list(ALERT_EVENTS),
+    name: str = Field(min_length=1, max_length=200, pattern=NOT_BLANK)
+    url: AlertUrl
+    events: AlertEvents = Field(default_factory=lambda: list(ALERT_EVENTS),
                               description="Which problems this channel is told about (default: all): "
                                           + ", ".join(ALERT_EVENTS) + ".")
-    enabled: bool = True
+    enabled: JsonBool = True
 
 
 class _Out(BaseModel):

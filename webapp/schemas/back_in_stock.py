@@ -7,13 +7,30 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from webapp.schemas.orders import Email, Identifier, Phone
+from webapp.schemas.orders import EMAIL_TEXT, Email, Identifier, Phone
 
 E164 = re.compile(r"^\+[1-9]\d{6,14}$")
 
 
+_GIVEN_EMAIL = {"required": ["email"], "properties": {"email": EMAIL_TEXT}}
+_GIVEN_PHONE = {"required": ["phone"], "properties": {"phone": {"type": "string", "pattern": E164.pattern}}}
+# What `problems()` asks, as JSON Schema: someone to tell, a product, and what each channel needs.
+REQUIREMENTS = [
+    {"anyOf": [_GIVEN_EMAIL, _GIVEN_PHONE]},
+    {"anyOf": [{"required": [name], "properties": {name: {"type": ["string", "integer"]}}}
+               for name in ("sku", "product_id")]},
+    {"if": {"required": ["channels"], "properties": {"channels": {"type": "array", "contains": {"const": "email"}}}},
+     "then": _GIVEN_EMAIL},
+    {"if": {"required": ["channels"], "properties": {"channels": {"type": "array", "contains": {"const": "sms"}}}},
+     "then": _GIVEN_PHONE},
+    {"if": {"anyOf": [{"not": {"required": ["channels"]}}, {"properties": {"channels": {"type": "null"}}}]},
+     "then": {"anyOf": [_GIVEN_EMAIL, {"properties": {"email": {"anyOf": [{"type": "null"}, {"const": ""}]}},
+                                       **_GIVEN_PHONE}]}},
+]
+
+
 class BackInStockRequest(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", json_schema_extra=lambda schema: schema.update(allOf=REQUIREMENTS))
 
     email: Email = Field(default=None, description="Who to tell (or `phone`, or both).")
     phone: Phone = Field(default=None, description="In E.164, e.g. +15551234567 (needed for the sms channel).")

@@ -21,6 +21,7 @@ from pydantic import AwareDatetime, BaseModel, BeforeValidator, ConfigDict, Fiel
 from pydantic_core import PydanticCustomError
 
 from webapp.schemas.errors import ApiError, error_list, problem
+from webapp.schemas.json_types import BLANK, NOT_BLANK, PY_SPACE
 
 MAX_ORDERS_PER_REQUEST = 1000
 OrderStatus = Literal["pending", "placed", "fulfilled", "cancelled", "refunded", "partially_refunded"]
@@ -62,8 +63,7 @@ def _money(value: Any) -> Decimal:
 
 def _identifier(value: Any) -> Any:
     """Ids may arrive as JSON numbers from stores with integer keys; we always handle them as text."""
-    if isinstance(value, int) and not isinstance(value, bool):
-        value = str(value)
+    value = _whole_number_text(value)
     if not isinstance(value, str):
         return value  # the str schema reports "must be a string"
     value = value.strip()
@@ -71,6 +71,15 @@ def _identifier(value: Any) -> Any:
         raise _fail("text_empty", "must not be empty")
     if len(value) > 255:
         raise _fail("text_too_long", "must be at most 255 characters")
+    return value
+
+
+def _whole_number_text(value: Any) -> Any:
+    """A JSON whole number as its digits: 30 and 30.0 are the same number in JSON (and in JSON Schema)."""
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)
+    if isinstance(value, int) and not isinstance(value, bool):
+        return str(value)
     return value
 
 
@@ -90,8 +99,7 @@ def _name(value: Any) -> Any:
 
 def _blank_to_none(value: Any) -> str | None:
     """Stores often send "" for a missing email or phone; that means absent, not invalid."""
-    if isinstance(value, int) and not isinstance(value, bool):
-        value = str(value)
+    value = _whole_number_text(value)
     if value is None:
         return None
     if not isinstance(value, str):
@@ -167,19 +175,49 @@ def _json_timestamp(moment: datetime) -> str:
     return moment.astimezone(UTC).isoformat().replace("+00:00", "Z")
 
 
+# JSON schemas of the types above, exactly as they validate (the OpenAPI document is generated from them).
+_ID_TEXT = {"type": "string", "minLength": 1, "maxLength": 255, "pattern": NOT_BLANK}
+_ID_SCHEMA = {"anyOf": [_ID_TEXT, {"type": "integer", "minimum": -(10**254 - 1), "maximum": 10**255 - 1}],
+              "description": "Text (trimmed, 1-255 characters) or a whole number"}
+# email_validator refuses special-use domains (RFC 6761: .test, .local, ...) that the `email` format allows.
+_SPECIAL_USE = "|".join("".join(f"[{c}{c.upper()}]" for c in name)
+                        for name in email_validator.SPECIAL_USE_DOMAIN_NAMES)
+EMAIL_TEXT = {"type": "string", "format": "email", "pattern": rf"^(?![\s\S]*\.({_SPECIAL_USE})$)"}
+_EMAIL_SCHEMA = {"anyOf": [EMAIL_TEXT, {"type": "string", "pattern": BLANK},
+                           {"type": "null"}], "description": "An email address (blank or null: none)"}
+_PHONE_TEXT = {"type": "string", "maxLength": 40, "pattern": NOT_BLANK}
+_PHONE_SCHEMA = {"anyOf": [_PHONE_TEXT, {"type": "string", "pattern": BLANK},
+                           {"type": "integer", "minimum": -(10**39 - 1), "maximum": 10**40 - 1}, {"type": "null"}],
+                 "description": "A phone number, E.164 preferred (blank or null: none)"}
+_TEXT_SCHEMA = {"anyOf": [{"type": "string"}, {"type": "number"}]}
+
 Money = Annotated[Decimal, BeforeValidator(_money), PlainSerializer(_json_money, when_used="json"),
-                  pydantic.WithJsonSchema({"type": "number", "minimum": 0})]
-Identifier = Annotated[str, BeforeValidator(_identifier)]
-Text = Annotated[str, BeforeValidator(_text)]
-Email = Annotated[str | None, BeforeValidator(_email)]
-Phone = Annotated[str | None, BeforeValidator(_phone)]
+                  pydantic.WithJsonSchema({"type": "number", "minimum": 0, "exclusiveMaximum": 10**12})]
+Identifier = Annotated[str, BeforeValidator(_identifier), pydantic.WithJsonSchema(_ID_SCHEMA)]
+Text = Annotated[str, BeforeValidator(_text), pydantic.WithJsonSchema(_TEXT_SCHEMA)]
+Email = Annotated[str | None, BeforeValidator(_email), pydantic.WithJsonSchema(_EMAIL_SCHEMA)]
+Phone = Annotated[str | None, BeforeValidator(_phone), pydantic.WithJsonSchema(_PHONE_SCHEMA)]
 Currency = Annotated[str, BeforeValidator(_currency),
-                     pydantic.WithJsonSchema({"type": "string", "pattern": "^[A-Z]{3}$"})]
+                     pydantic.WithJsonSchema({"type": "string", "pattern": f"^[{PY_SPACE}]*[A-Za-z]{{3}}[{PY_SPACE}]*$",
+                                              "description": "ISO 4217, e.g. USD (any case)"})]
 Status = Annotated[OrderStatus, BeforeValidator(_status)]
-Quantity = Annotated[int, BeforeValidator(_quantity), Field(gt=0, le=2_147_483_647)]
+Quantity = Annotated[int, BeforeValidator(_quantity), Field(gt=0, le=2_147_483_647),
+                     pydantic.WithJsonSchema({"type": "integer", "minimum": 1, "maximum": 2_147_483_647})]
 Timestamp = Annotated[AwareDatetime, BeforeValidator(_timestamp_input), pydantic.AfterValidator(_to_utc),
                       PlainSerializer(_json_timestamp, when_used="json"),
                       pydantic.WithJsonSchema({"type": "string", "format": "date-time"})]
+Consent = Annotated[bool, pydantic.Strict()]
+# Who the order belongs to: at least one of id, email, phone (see Customer._reachable).
+_REACHABLE = {"anyOf": [{"required": ["id"], "properties": {"id": _ID_SCHEMA}},
+                        {"required": ["email"], "properties": {"email": EMAIL_TEXT}},
+                        {"required": ["phone"], "properties": {"phone": {"anyOf": [
+                            _PHONE_TEXT, {"type": "integer", "minimum": -(10**39 - 1), "maximum": 10**40 - 1}]}}}]}
+_ITEM_NAME = {"anyOf": [{"type": "string", "pattern": NOT_BLANK}, {"type": "number"}]}
+# A partial refund names its amount (> 0); that it does not exceed the total is checked too (JSON Schema
+# cannot compare two fields; the field's description says it).
+_REFUND_RULES = {"if": {"required": ["status"], "properties": {"status": {"const": "partially_refunded"}}},
+                 "then": {"required": ["refunded_amount"], "properties": {"refunded_amount": {
+                     "type": "number", "exclusiveMinimum": 0}}}}
 
 
 class _Canonical(BaseModel):
@@ -203,14 +241,16 @@ class Address(_Canonical):
 
 
 class Customer(_Canonical):
+    model_config = ConfigDict(extra="ignore", json_schema_extra=_REACHABLE)
+
     id: Identifier | None = None
     email: Email = None
     phone: Phone = None
     first_name: Text | None = None
     last_name: Text | None = None
-    accepts_marketing: bool | None = Field(
+    accepts_marketing: Consent | None = Field(
         default=None, description="Email marketing consent: true, false, or absent = unknown (left untouched)")
-    accepts_sms_marketing: bool | None = Field(
+    accepts_sms_marketing: Consent | None = Field(
         default=None, description="SMS marketing consent for `phone`: true, false, or absent = unknown "
                                   "(left untouched)")
 
@@ -230,10 +270,11 @@ class Discount(_Canonical):
 class OrderItem(_Canonical):
     product_id: Identifier | None = None
     sku: Identifier | None = None
-    name: Annotated[str, BeforeValidator(_name)]
+    name: Annotated[str, BeforeValidator(_name), pydantic.WithJsonSchema(_ITEM_NAME)]
     quantity: Quantity
     price: Money
-    total: Money | None = Field(default=None, description="defaults to price × quantity")
+    total: Money | None = Field(default=None, description="defaults to price × quantity (which must then be "
+                                                          "below 10^12)")
     url: Text | None = None
     image_url: Text | None = None
     categories: list[Text] = Field(default_factory=list)
@@ -250,6 +291,8 @@ class OrderItem(_Canonical):
 
 
 class CanonicalOrder(_Canonical):
+    model_config = ConfigDict(extra="ignore", json_schema_extra=_REFUND_RULES)
+
     id: Identifier
     status: Status
     placed_at: Timestamp
@@ -268,7 +311,8 @@ class CanonicalOrder(_Canonical):
     refunded_at: Timestamp | None = None
     refunded_amount: Money | None = Field(
         default=None, validate_default=True,
-        description="required for partially_refunded; defaults to total for refunded")
+        description="required for partially_refunded (then > 0); defaults to total for refunded; never more "
+                    "than total")
     reason: Text | None = None
 
     @pydantic.field_validator("refunded_amount")

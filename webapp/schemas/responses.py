@@ -21,6 +21,10 @@ class ErrorResponse(_Out):
     errors: list[ErrorItem]
 
 
+class Pong(_Out):
+    ok: bool
+
+
 class WarningItem(_Out):
     """Input that was accepted but cannot be used in full: `path` names the field, `message` says why."""
 
@@ -92,12 +96,22 @@ class Rfm(_Out):
     segment: str
 
 
+class ConsentOut(_Out):
+    channel: str = Field(description="email or sms")
+    subscribed: bool | None = Field(description="null: never said (nothing is sent for this channel)")
+    at: str | None = Field(description="When the customer said it (ISO 8601)")
+    source: str | None = Field(description="Where it came from: order, checkout, onsite or import")
+
+
 class ContactOut(_Out):
     email: str | None
     customer_id: str | None
     first_name: str | None
     last_name: str | None
     accepts_marketing: bool | None
+    accepts_sms_marketing: bool | None = Field(default=None, description="SMS consent for the contact's phone")
+    consent: list[ConsentOut] = Field(default_factory=list, description="Consent per channel, with when and where")
+    erased: bool = Field(default=False, description="The contact's personal data was erased (its figures stay)")
     first_order_at: str | None
     last_order_at: str | None
     ltv: list[LtvEntry]
@@ -238,6 +252,9 @@ class PushResult(_Out):
     updated: int
     unchanged: int
     removed: int
+    warnings: list[WarningItem] | None = Field(
+        default=None, description="Links that are not http/https, dropped (the product is stored without them); "
+                                  "present only when there are some")
 
 
 class BackInStockOut(_Out):

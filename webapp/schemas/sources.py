@@ -2,12 +2,34 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, WithJsonSchema, field_validator
 
 from feeds.mapping import PRODUCT_TARGETS
+from webapp.schemas.json_types import (
+    CRON,
+    HTTP_URL,
+    HTTP_URL_TEXT,
+    NOT_BLANK,
+    Cron,
+    JsonBool,
+    JsonObject,
+    Share,
+    time_zone_schema,
+)
 from webapp.schemas.urls import http_url_problem
+
+Location = Annotated[str | None, WithJsonSchema({"anyOf": [
+    {"type": "string", "pattern": HTTP_URL}, {"const": ""}, {"type": "null"}],
+    "description": f"Where the source is read from: {HTTP_URL_TEXT}; empty or null for uploads and push."})]
+Mapping = Annotated[dict[str, str] | None, WithJsonSchema({"anyOf": [
+    {"type": "object", "propertyNames": {"enum": list(PRODUCT_TARGETS)}, "additionalProperties": {"type": "string"}},
+    {"type": "null"}], "description": "Product field → the source's column (null: detected automatically)."})]
+TimeZone = Annotated[str, WithJsonSchema(time_zone_schema())]
+# On update a blank schedule or time zone keeps the current one.
+CronOrKeep = Annotated[str, WithJsonSchema({"anyOf": [{"type": "string", "pattern": CRON}, {"const": ""}]})]
+TimeZoneOrKeep = Annotated[str, WithJsonSchema({"anyOf": [time_zone_schema(), {"const": ""}]})]
 
 SourceKind = Literal["csv", "json", "xml", "google", "shopify", "woocommerce", "push"]
 
@@ -24,14 +46,14 @@ class SourceCredentials(BaseModel):
 
 class SourceUpdate(BaseModel):
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
-    name: str | None = Field(default=None, min_length=1, max_length=200)
-    location: str | None = None
-    mapping: dict[str, str] | None = None
-    options: dict[str, Any] | None = None
-    schedule: str | None = None
-    timezone: str | None = None
-    enabled: bool | None = None
-    max_remove_share: float | None = Field(default=None, ge=0, le=1)
+    name: str | None = Field(default=None, min_length=1, max_length=200, pattern=NOT_BLANK)
+    location: Location = None
+    mapping: Mapping = None
+    options: JsonObject | None = None
+    schedule: CronOrKeep | None = None
+    timezone: TimeZoneOrKeep | None = None
+    enabled: JsonBool | None = None
+    max_remove_share: Share | None = None
     credentials: SourceCredentials | None = None
 
     @field_validator("location")
@@ -57,9 +79,9 @@ class SourceUpdate(BaseModel):
 
 
 class SourceCreate(SourceUpdate):
-    name: str = Field(min_length=1, max_length=200)
+    name: str = Field(min_length=1, max_length=200, pattern=NOT_BLANK)
     kind: SourceKind
-    schedule: str = "0 2 * * *"
-    timezone: str = "UTC"
-    enabled: bool = True
+    schedule: Cron = "0 2 * * *"
+    timezone: TimeZone = "UTC"
+    enabled: JsonBool = True
 

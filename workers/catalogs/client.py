@@ -23,7 +23,7 @@ from workers import shutdown
 from workers.catalogs.platforms import PLATFORMS, Window
 from workers.delivery.engine import build_adapter
 from workers.delivery.http_client import SendResult, get_client, send
-from workers.delivery.outcomes import MAX_RESPONSE_BODY, request_text
+from workers.delivery.outcomes import MAX_RESPONSE_BODY, masked, request_text
 from workers.delivery.pause import Pause, throttled
 from workers.destinations.base import Outcome, PreparedRequest
 from workers.rate_limit import Limits, RateLimiter
@@ -70,7 +70,8 @@ class CatalogClient:
             self._wait_turn(method)
             result = send(self.sender, request)
             self.calls += 1
-            classification = self.adapter.classify(result.status, result.headers, result.body, result.error)
+            classification = masked(self.adapter.classify(result.status, result.headers, result.body, result.error),
+                                    self.adapter.secrets())  # its message becomes the run's error, shown everywhere
             self._log(request, result, classification.outcome, classification.message, entries)
             if classification.outcome is Outcome.DELIVERED:
                 if self.pause.streak:

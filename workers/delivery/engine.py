@@ -344,7 +344,8 @@ def _next_batch(run: _Run) -> _Batch:
 def _answered(run: _Run, request: PreparedRequest,
               result: SendResult) -> tuple[str, datetime | None] | None:
     """Classify an answer, queue it for recording, update the destination's health; returns a stop reason."""
-    classification = run.adapter.classify(result.status, result.headers, result.body, result.error)
+    classification = outcomes.masked(run.adapter.classify(result.status, result.headers, result.body, result.error),
+                                      run.secrets)  # the message becomes a pause reason, a log line, an error
     at = now_utc()
     if not run.group:
         run.group_started = time.monotonic()

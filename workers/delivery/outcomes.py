@@ -47,6 +47,15 @@ class Sent:
     at: datetime
 
 
+def masked(classification: Classification, secrets: list[str]) -> Classification:
+    """The classification with the secrets masked in its messages: a platform's error answer may echo the
+    request's Authorization header, and the message goes on to pause reasons, log lines and events' errors."""
+    classification.message = redact(classification.message or "", secrets)
+    classification.per_event = {event_id: (outcome, redact(message or "", secrets))
+                                for event_id, (outcome, message) in classification.per_event.items()}
+    return classification
+
+
 def request_text(request: PreparedRequest, secrets: list[str]) -> str:
     """The stored request body: compact JSON (the dashboard indents it for reading), secrets redacted,
     trimmed to MAX_REQUEST_BODY."""

@@ -19,7 +19,7 @@ ORDER_EVENTS = ("placed_order", "ordered_product", "fulfilled_order", "cancelled
 ALL_EVENTS = ORDER_EVENTS + (
     "abandoned_checkout", "profile_upsert", "consent_change", "product_upsert", "product_delete",
     "active_on_site", "viewed_product", "added_to_cart", "started_checkout",
-    "back_in_stock_subscription", "back_in_stock",
+    "back_in_stock_subscription", "back_in_stock", "contact_erased",
 )
 
 
@@ -43,6 +43,9 @@ class OutboundEvent:
       checkout/onsite events: {"checkout": {...}} / {"activity": {...}, "contact": <contact>}
       back_in_stock_subscription: {"subscription": {"id", "email", "phone", "channels", "sku", "product_id"}};
       back_in_stock: the same + "product": <product dict> (its inventory came back)
+      contact_erased: {"erasure": {"id", "email", "phones", "customer_ids", "order_ids", "requested_at"}}
+                      (a person asked to be forgotten: delete them; scrubbed to {"erasure": {"id"}} once answered)
+      consent_change may carry "consent": {"channel": "email"|"sms", "subscribed", "at", "source"}
     contact = {"customer_id", "email", "phone", "first_name", "last_name", "accepts_marketing", "address"}
     """
 

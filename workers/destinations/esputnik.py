@@ -1,4 +1,5 @@
-"""eSputnik (Yespo) orders: `POST /api/v1/orders` with up to 1000 orders, upserted by externalOrderId.
+"""eSputnik (Yespo) orders: `POST /api/v1/orders` with up to 1000 orders, upserted by externalOrderId; consent
+as contact channels (`POST /api/v1/contact`) and the unsubscribed list (`POST /api/v1/emails/unsubscribed`).
 
 eSputnik keeps only an order's current status, so an order appears once per request carrying its
 latest state; the events for its earlier states ride in the same request's `event_ids` and are
@@ -8,6 +9,7 @@ the status, because eSputnik would take whichever arrives last).
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from workers.destinations import register
@@ -34,11 +36,14 @@ NOT_TAKEN = {
     "refunded_order": "eSputnik has no refund status; the order stays DELIVERED",
     "ordered_product": "eSputnik takes the items on the order itself",
     "profile_upsert": "eSputnik takes the contact on the order itself",
+    "contact_erased": "no documented eSputnik call deletes a contact by the store's ids: delete the person in "
+                      "eSputnik's Contacts page (shoprelay has forgotten them)",
 }
 # Lifecycle order, to pick the latest state when two events of one order share a timestamp.
 STATE_RANK = {"abandoned_checkout": 0, "pending_order": 1, "placed_order": 2, "fulfilled_order": 3,
               "cancelled_order": 4}
 ORDERS_PER_REQUEST = 1000
+E164 = re.compile(r"^\+[1-9]\d{6,14}$")
 API_USERNAME = "shoprelay"  # eSputnik ignores the user name; the API key is the password
 
 
@@ -90,12 +95,33 @@ def order_record(event: OutboundEvent) -> dict[str, Any] | None:
     return compact(record)
 
 
+def consent_request(event: OutboundEvent) -> tuple[str, dict[str, Any] | None, str]:
+    """(path, body, why not) of a consent change. A "yes" adds the channel to the contact (`POST /v1/contact`,
+    the contact upsert of Yespo's API: a contact with that channel is one eSputnik may write to); an email
+    "no" puts the address on the account's unsubscribed list (`POST /v1/emails/unsubscribed`)."""
+    contact = event_contact(event.payload)
+    consent = event.payload.get("consent") or {"channel": "email", "subscribed": contact.get("accepts_marketing")}
+    channel, subscribed = consent.get("channel"), bool(consent.get("subscribed"))
+    email, phone = text_or_none(contact.get("email")), text_or_none(contact.get("phone"))
+    value = email if channel == "email" else phone if channel == "sms" and phone and E164.match(phone) else None
+    if value is None:
+        return "", None, f"{channel} consent needs {'an email' if channel == 'email' else 'an E.164 phone'}"
+    if not subscribed:
+        if channel != "email":
+            return "", None, "eSputnik has no API call to withdraw SMS consent: mark the number in eSputnik"
+        return "/api/v1/emails/unsubscribed", {"emails": [value]}, ""
+    return "/api/v1/contact", compact({
+        "channels": [{"type": channel, "value": value}], "firstName": text_or_none(contact.get("first_name")),
+        "lastName": text_or_none(contact.get("last_name")),
+        "externalCustomerId": text_or_none(contact.get("customer_id"))}), ""
+
+
 @register
 class EsputnikAdapter(DestinationAdapter):
     kind = "esputnik"
     label = "eSputnik (Yespo)"
     default_base_url = "https://esputnik.com"
-    supported_events = frozenset(ORDER_STATUS)
+    supported_events = frozenset({*ORDER_STATUS, "consent_change"})
     credential_fields = ("api_key",)
     # eSputnik publishes no figure for this endpoint; requests carry up to 1000 orders each.
     default_rate_limits = {"burst_per_second": 5, "per_minute": 300}
@@ -111,6 +137,13 @@ class EsputnikAdapter(DestinationAdapter):
         result = BuildResult(requests=[])
         records: dict[int, dict[str, Any]] = {}
         for event in events:
+            if event.name == "consent_change":
+                path, body, why = consent_request(event)
+                if body is None:
+                    result.skipped[event.id] = why
+                else:
+                    result.requests.append(self._request("POST", path, [event.id], body))
+                continue
             if event.name not in ORDER_STATUS:
                 result.skipped[event.id] = NOT_TAKEN.get(event.name, f"eSputnik does not take {event.name}")
                 continue

@@ -24,10 +24,15 @@ from workers.destinations.base import (
     classify_with_platform_message,
     collapse_latest,
     event_contact,
-    parse_time,
-    text_or_none,
 )
 from workers.destinations.klaviyo_catalog import back_in_stock_body
+from workers.destinations.klaviyo_consent import (
+    consent_of,
+    consent_person,
+    consent_problem,
+    deletion_body,
+    profile_entries,
+)
 from workers.destinations.klaviyo_payloads import (
     METRICS,
     NOT_TAKEN,
@@ -136,7 +141,8 @@ class KlaviyoAdapter(DestinationAdapter):
     label = "Klaviyo"
     default_base_url = "https://a.klaviyo.com"
     # Catalog data goes through the reconcile of its Catalog API (workers/catalogs), not through events.
-    supported_events = frozenset(METRICS) | {"profile_upsert", "consent_change", "back_in_stock_subscription"}
+    supported_events = frozenset(METRICS) | {"profile_upsert", "consent_change", "back_in_stock_subscription",
+                                             "contact_erased"}
     credential_fields = ("api_key",)
     default_rate_limits = {"burst_per_second": 350, "per_minute": 3500}
     bulk_rate_limits: ClassVar[dict[str, float]] = {"burst_per_second": 10, "per_minute": 150}
@@ -184,6 +190,13 @@ class KlaviyoAdapter(DestinationAdapter):
                     result.skipped[event.id] = "no email, E.164 phone or customer id to identify the profile"
             elif event.name == "consent_change":
                 consents.append(event)
+            elif event.name == "contact_erased":
+                body = deletion_body(event.payload["erasure"])
+                if body is None:
+                    result.skipped[event.id] = "no email or E.164 phone to name the profile to delete"
+                else:
+                    result.requests.append(self._request("POST", "/api/data-privacy-deletion-jobs", [event.id],
+                                                         body))
             elif event.name == "back_in_stock_subscription":
                 result.requests.append(self._request("POST", "/api/back-in-stock-subscriptions", [event.id],
                                                      back_in_stock_body(event.payload["subscription"])))
@@ -238,39 +251,35 @@ class KlaviyoAdapter(DestinationAdapter):
 
     def _consent_requests(self, events: list[OutboundEvent],
                           skipped: dict[int, str]) -> list[PreparedRequest]:
-        """Email marketing consent as subscribe / unsubscribe bulk jobs (latest change per email wins)."""
-        with_email = []
+        """Marketing consent as subscribe / unsubscribe bulk jobs: the latest change per person and channel
+        wins, and one person's channels that move the same way share one profile entry (email + SMS)."""
+        usable = []
         for event in events:
-            if text_or_none(event_contact(event.payload).get("email")):
-                with_email.append(event)
+            why = consent_problem(event)
+            if why:
+                skipped[event.id] = why
             else:
-                skipped[event.id] = "email consent needs an email address"
-        latest = collapse_latest(with_email, lambda e: str(event_contact(e.payload)["email"]).lower())
+                usable.append(event)
+        latest = collapse_latest(usable, lambda e: (consent_person(e), consent_of(e).channel))
         requests = []
-        for subscribe, job in ((True, "create"), (False, "delete")):
-            wanted = [pair for pair in latest
-                      if bool(event_contact(pair[0].payload).get("accepts_marketing")) is subscribe]
-            for chunk in chunked(wanted, PROFILES_PER_SUBSCRIPTION_JOB):
+        for subscribe, historical, job in ((True, False, "create"), (True, True, "create"),
+                                           (False, False, "delete")):
+            wanted = [pair for pair in latest if consent_of(pair[0]).subscribed is subscribe
+                      and (not subscribe or pair[0].historical is historical)]
+            entries = profile_entries(wanted, historical=historical)
+            for chunk in chunked(entries, PROFILES_PER_SUBSCRIPTION_JOB):
                 ids = [event_id for _, chain in chunk for event_id in chain]
-                body = self._subscription_body([event for event, _ in chunk], subscribe=subscribe)
-                path = f"/api/profile-subscription-bulk-{job}-jobs"
-                requests.append(self._request("POST", path, ids, body))
+                body = self._subscription_body([profile for profile, _ in chunk], subscribe=subscribe,
+                                               historical=historical)
+                requests.append(self._request("POST", f"/api/profile-subscription-bulk-{job}-jobs", ids, body))
         return requests
 
-    def _subscription_body(self, events: list[OutboundEvent], *, subscribe: bool) -> dict[str, Any]:
-        historical = subscribe and all(event.historical for event in events)
-        profiles = []
-        for event in events:
-            marketing: dict[str, Any] = {"consent": "SUBSCRIBED" if subscribe else "UNSUBSCRIBED"}
-            if historical:  # Klaviyo wants the original consent time for imported consent
-                marketing["consented_at"] = parse_time(None, event.occurred_at).isoformat()
-            profiles.append({"type": "profile", "attributes": {
-                "email": str(event_contact(event.payload)["email"]),
-                "subscriptions": {"email": {"marketing": marketing}}}})
+    def _subscription_body(self, profiles: list[dict[str, Any]], *, subscribe: bool,
+                           historical: bool) -> dict[str, Any]:
         attributes: dict[str, Any] = {"profiles": {"data": profiles}}
         if subscribe:
             attributes["custom_source"] = "shoprelay"
-            if historical:
+            if historical:  # consent given in the past: no double opt-in, no "added to list" flows
                 attributes["historical_import"] = True
         job = "profile-subscription-bulk-create-job" if subscribe else "profile-subscription-bulk-delete-job"
         data: dict[str, Any] = {"type": job, "attributes": attributes}

@@ -53,6 +53,7 @@ def profile_attributes(contact: dict[str, Any], address: dict[str, Any] | None =
         "email": text_or_none(contact.get("email")),
         "phone_number": phone if phone and E164.match(phone) else None,
         "external_id": text_or_none(contact.get("customer_id")),
+        "_kx": text_or_none(contact.get("_kx")),  # Klaviyo's own id of a person from its email links
         "first_name": text_or_none(contact.get("first_name")),
         "last_name": text_or_none(contact.get("last_name")),
         "location": location or None,
@@ -61,7 +62,7 @@ def profile_attributes(contact: dict[str, Any], address: dict[str, Any] | None =
 
 def identifiers(profile: dict[str, Any]) -> list[str]:
     """What Klaviyo may merge a profile by; an event needs at least one."""
-    return [f"{name}:{profile[name]}" for name in ("email", "phone_number", "external_id")
+    return [f"{name}:{profile[name]}" for name in ("email", "phone_number", "external_id", "_kx")
             if profile.get(name)]
 
 

@@ -28,6 +28,7 @@ from workers.destinations.base import (
 
 ORDER_STATUS = {"placed_order": "placed", "fulfilled_order": "fulfilled",
                 "cancelled_order": "cancelled", "refunded_order": "refunded"}
+CONSENT_FIELDS = {"email": "email_consent", "sms": "sms_consent"}  # customer-added's consent per channel
 ORDER_TIME_FIELD = {"placed_order": "placed_at", "fulfilled_order": "fulfilled_at",
                     "cancelled_order": "cancelled_at", "refunded_order": "refunded_at"}
 NOT_TAKEN = {
@@ -37,6 +38,8 @@ NOT_TAKEN = {
     "active_on_site": "Sendlane has no server-side page-activity call",
     "product_delete": "Sendlane has no call to remove a product",
     "product_upsert": "Sendlane's catalog is kept by a reconcile (the destination's catalog: api)",
+    "contact_erased": "Sendlane's API v2 has no call to delete a contact: delete the person in Sendlane's "
+                      "Contacts page (shoprelay has forgotten them)",
 }
 
 
@@ -114,7 +117,9 @@ def customer_body(event: OutboundEvent) -> dict[str, Any] | None:
                     "billing_address": address, "accepts_marketing": contact.get("accepts_marketing"),
                     "time": _unix(None, event), "initial_sync": event.historical})
     if event.name == "consent_change":
-        body["email_consent"] = bool(contact.get("accepts_marketing"))
+        consent = event.payload.get("consent") or {"channel": "email",
+                                                   "subscribed": contact.get("accepts_marketing")}
+        body[CONSENT_FIELDS.get(consent["channel"], "email_consent")] = bool(consent.get("subscribed"))
     return body
 
 

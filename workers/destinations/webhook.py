@@ -135,9 +135,13 @@ def _plain(value: Any) -> Any:
     raise TypeError(f"cannot serialise {type(value).__name__}")
 
 
+# Webhook event names that differ from the canonical name (receivers subscribe to `contact.erased`).
+WEBHOOK_NAMES = {"contact_erased": "contact.erased"}
+
+
 def event_document(event: OutboundEvent) -> dict[str, Any]:
-    return {"id": event.unique_id, "event": event.name, "occurred_at": event.occurred_at.isoformat(),
-            "historical": event.historical, "data": event.payload}
+    return {"id": event.unique_id, "event": WEBHOOK_NAMES.get(event.name, event.name),
+            "occurred_at": event.occurred_at.isoformat(), "historical": event.historical, "data": event.payload}
 
 
 @register
@@ -186,7 +190,8 @@ class WebhookAdapter(DestinationAdapter):
 
     def build_requests(self, events: list[OutboundEvent], *, bulk: bool = False) -> BuildResult:
         requests = [self._signed_post(event_document(event), [event.id], message_id(event),
-                                      {"X-Shoprelay-Event": event.name, "X-Shoprelay-Id": event.unique_id})
+                                      {"X-Shoprelay-Event": WEBHOOK_NAMES.get(event.name, event.name),
+                                       "X-Shoprelay-Id": event.unique_id})
                     for event in events]
         return BuildResult(requests=requests)
 

@@ -82,3 +82,17 @@ def test_spring_forward_0200_runs_at_0300_new_york():
     runs = _runs("0 2 * * *", "America/New_York", datetime(2026, 3, 7, 12, tzinfo=UTC),
                  datetime(2026, 3, 9, 12, tzinfo=UTC), [timedelta(minutes=5)])
     assert runs == [datetime(2026, 3, 8, 7, 0, tzinfo=UTC), datetime(2026, 3, 9, 6, 0, tzinfo=UTC)]
+
+
+@pytest.mark.parametrize("expression", ["0 0 31 2 *", "0 0 30 2 *", "0 3 31 4,6,9,11 *"])
+def test_a_schedule_that_names_no_real_day_is_refused(api, expression):
+    """Valid cron that never fires would leave the source without a next run (and made the API answer 500)."""
+    from webapp.services.catalog.schedules import validate_schedule
+
+    assert validate_schedule(expression, "UTC") == [
+        "schedule: this cron expression never fires (a day the month never has, e.g. February 30th)"]
+    response = api.post("/api/v1/sources", json={"name": "Nightly", "kind": "csv", "schedule": expression,
+                                                 "location": "https://shop.example/products.csv"})
+    assert response.status_code == 422, response.get_json()
+    assert [e["path"] for e in response.get_json()["errors"]] == ["schedule"]
+    assert validate_schedule("0 0 29 2 *", "UTC") == []  # leap days do come

@@ -329,8 +329,15 @@ def test_a_password_inside_an_api_set_url_is_never_shown(logged_in, api, db) -> 
         page = logged_in.get(path).get_data(as_text=True)
         assert PASSWORD not in page, path
     assert "http://127.0.0.1:9/p.csv" in logged_in.get(f"/sources/{source_id}").get_data(as_text=True)
-    # (port 9 refuses: the mapping page shows the fetch error, redacted.) Saving the edit form as shown keeps the URL the API set, password included.
+    # The user and password moved from the URL into the encrypted credentials (no column holds them in plain text).
+    source = db.session.get(Source, source_id)
+    assert source.location == "http://127.0.0.1:9/p.csv"
+    assert decrypt_json(source.credentials_encrypted) == {"username": "feeds", "password": PASSWORD}
+    # (port 9 refuses: the mapping page shows the fetch error, redacted.) Saving the edit form as shown keeps them.
     edit = {"name": "Via API", "via": "url", "location": "http://127.0.0.1:9/p.csv", "schedule": "0 2 * * *",
             "timezone": "UTC", "enabled": "1"}
     assert _post(logged_in, f"/sources/{source_id}/edit", edit).status_code == 302
-    assert db.session.get(Source, source_id).location == f"http://feeds:{PASSWORD}@127.0.0.1:9/p.csv"
+    db.session.expire_all()
+    source = db.session.get(Source, source_id)
+    assert source.location == "http://127.0.0.1:9/p.csv"
+    assert decrypt_json(source.credentials_encrypted) == {"username": "feeds", "password": PASSWORD}

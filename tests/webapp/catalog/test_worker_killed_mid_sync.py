@@ -11,6 +11,7 @@ import pytest
 import sqlalchemy as sa
 
 from tests.conftest import both_databases
+from tests.processes import stop_process
 from tests.webapp.catalog.sync_helpers import worker_process
 from webapp.models import FeedBuild, Product, SyncRun, utcnow
 from webapp.schemas.sources import SourceCreate
@@ -99,8 +100,7 @@ def test_kill_9_mid_sync_fails_the_run_and_keeps_the_catalog(app, db, redis, htt
         process.send_signal(signal.SIGKILL)
         process.wait(timeout=10)
     finally:
-        if process.poll() is None:
-            process.kill()
+        stop_process(process, grace=0, sig=signal.SIGKILL)
     with pytest.raises(SyncAlreadyRunning):  # right after the kill the run still looks like it runs...
         request_sync(source)
     _wait(lambda: not redis.exists(heartbeat_key(run.job_id)), timeout=30)  # ...until its heartbeat lapses

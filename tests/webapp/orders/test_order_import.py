@@ -70,3 +70,21 @@ def test_interrupted_import_resumes_without_duplicates(api, app, db, tmp_path):
     assert db.session.scalar(sa.select(sa.func.count()).select_from(Order)) == 10
     placed = db.session.scalars(sa.select(Event.unique_id).where(Event.name == "placed_order")).all()
     assert sorted(placed) == sorted(str(i) for i in range(10))
+
+
+def test_imported_records_get_the_same_link_and_phone_cleaning_as_the_api(runner, db, tmp_path):
+    """An import is another way in: a javascript: link is dropped and a phone written in E.164, the record is
+    imported, and the run lists the warning naming the field."""
+    order = make_order(id="W1")
+    order["items"][0]["url"] = "javascript:alert(5)"
+    order["customer"]["phone"] = "+1 (415) 555-0123"
+    path = tmp_path / "orders.jsonl"
+    path.write_text(json.dumps(order) + "\n")
+    result = runner.invoke(args=["orders", "import", str(path)])
+    assert result.exit_code == 0, result.output
+    assert "record 1 (imported with warnings): items.0.url" in result.output
+    stored = db.session.scalar(sa.select(Order).where(Order.external_id == "W1"))
+    assert stored.data["items"][0]["url"] is None
+    assert stored.data["customer"]["phone"] == "+14155550123"
+    run = db.session.scalar(sa.select(ImportRun))
+    assert run.failed == 0 and [w["path"] for w in run.problems[0]["warnings"]][0] == "items.0.url"

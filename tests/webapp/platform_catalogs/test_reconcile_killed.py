@@ -10,10 +10,11 @@ from datetime import timedelta
 import sqlalchemy as sa
 
 from tests.conftest import both_databases
+from tests.processes import stop_process
 from tests.webapp.catalog.sync_helpers import worker_process
 from webapp.models import CatalogEntry, CatalogReconcile, Destination
 from webapp.services.platform_catalogs import runs
-from workers.queue import job_alive
+from workers.queue import HEARTBEAT_TTL_SECONDS, heartbeat_key, job_alive
 
 pytestmark = both_databases
 PRODUCTS = 900  # 9 item jobs and 9 variant jobs, each polled while "processing": long enough to kill mid-way
@@ -48,24 +49,25 @@ def test_a_killed_reconcile_goes_on_and_sends_everything_once(app, api, db, redi
         worker.send_signal(signal.SIGKILL)
         worker.wait(10)
     finally:
-        if worker.poll() is None:
-            worker.kill()
+        stop_process(worker, grace=0, sig=signal.SIGKILL)
     db.session.expire_all()
     assert db.session.get(CatalogReconcile, run.id).status == "running"
     assert len(fake.klaviyo_variants) < PRODUCTS, "killed before the end"
-    _wait(lambda: not job_alive(redis, db.session.get(CatalogReconcile, run.id).job_id), 30, "the heartbeat to lapse")
+    # The heartbeat lapses: killed and reaped, nothing beats the key any more; it expires within
+    # HEARTBEAT_TTL_SECONDS on its own (-1, never, fails here). Expired now rather than waited out (15 s).
+    key = heartbeat_key(db.session.get(CatalogReconcile, run.id).job_id)
+    ttl = redis.ttl(key)
+    assert ttl == -2 or 0 <= ttl <= HEARTBEAT_TTL_SECONDS, ttl
+    redis.delete(key)
+    assert not job_alive(redis, db.session.get(CatalogReconcile, run.id).job_id)
     assert runs.recover(grace=timedelta(0), wait=lambda _: None) == {"resumed": 1, "requeued": 0, "started": 0}
     worker = worker_process(app, "sync")
     try:
         _wait(lambda: (db.session.expire_all() or db.session.get(CatalogReconcile, run.id).status) not in
               runs.ACTIVE, 180, "the resumed reconcile to finish")
     finally:
-        worker.send_signal(signal.SIGTERM)
-        try:
-            worker.wait(30)
-        finally:
-            if worker.poll() is None:  # never leave a worker behind for the next tests' queues
-                worker.kill()
+        # never leave a worker behind for the next tests' queues (killed and reaped past 30 s, and that fails)
+        assert stop_process(worker, grace=30) != -signal.SIGKILL, "the worker did not stop within 30 s of SIGTERM"
     finished = db.session.get(CatalogReconcile, run.id)
     assert finished.status == "succeeded", finished.error
     assert len(fake.klaviyo_variants) == PRODUCTS and len(fake.klaviyo_catalog) == PRODUCTS // 3

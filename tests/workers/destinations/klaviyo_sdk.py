@@ -21,6 +21,7 @@ from openapi_client.models.catalog_item_update_job_create_query import CatalogIt
 from openapi_client.models.catalog_variant_create_job_create_query import CatalogVariantCreateJobCreateQuery
 from openapi_client.models.catalog_variant_delete_job_create_query import CatalogVariantDeleteJobCreateQuery
 from openapi_client.models.catalog_variant_update_job_create_query import CatalogVariantUpdateJobCreateQuery
+from openapi_client.models.data_privacy_create_deletion_job_query import DataPrivacyCreateDeletionJobQuery
 from openapi_client.models.event_create_query_v2 import EventCreateQueryV2
 from openapi_client.models.events_bulk_create_job import EventsBulkCreateJob
 from openapi_client.models.profile_upsert_query import ProfileUpsertQuery
@@ -35,6 +36,7 @@ MODEL_BY_PATH = {
     "/api/profile-import": ProfileUpsertQuery,
     "/api/profile-subscription-bulk-create-jobs": SubscriptionCreateJobCreateQuery,
     "/api/profile-subscription-bulk-delete-jobs": SubscriptionDeleteJobCreateQuery,
+    "/api/data-privacy-deletion-jobs": DataPrivacyCreateDeletionJobQuery,
     "/api/catalog-item-bulk-create-jobs": CatalogItemCreateJobCreateQuery,
     "/api/catalog-item-bulk-update-jobs": CatalogItemUpdateJobCreateQuery,
     "/api/catalog-item-bulk-delete-jobs": CatalogItemDeleteJobCreateQuery,

@@ -7,12 +7,13 @@ import time
 from datetime import UTC, datetime
 
 import httpx
+import orjson
 import pytest
 
 from tests.factories import make_order_event
 from workers.destinations import get_adapter_class
 from workers.destinations.base import ALL_EVENTS, OutboundEvent
-from workers.destinations.webhook import WebhookAdapter, sign, verify_signature
+from workers.destinations.webhook import WEBHOOK_NAMES, WebhookAdapter, sign, verify_signature
 
 
 @pytest.fixture
@@ -48,7 +49,20 @@ def test_every_event_name_is_delivered(adapter) -> None:
     events = [OutboundEvent(n, name, f"u{n}", {"x": n}, datetime(2026, 1, 1, tzinfo=UTC))
               for n, name in enumerate(ALL_EVENTS)]
     result = adapter.build_requests(events)
-    assert [r.headers["X-Shoprelay-Event"] for r in result.requests] == list(ALL_EVENTS)
+    expected = [WEBHOOK_NAMES.get(name, name) for name in ALL_EVENTS]
+    assert [r.headers["X-Shoprelay-Event"] for r in result.requests] == expected
+    assert [orjson.loads(r.content)["event"] for r in result.requests] == expected
+    assert "contact.erased" in expected  # what receivers subscribe to for an erasure
+
+
+def test_an_erasure_reaches_the_webhook_as_contact_erased(adapter) -> None:
+    payload = {"erasure": {"id": "abc123", "email": "gone@example.org", "phones": [], "customer_ids": [],
+                           "order_ids": ["1"]}}
+    event = OutboundEvent(7, "contact_erased", "erasure:abc123", payload, datetime(2026, 1, 1, tzinfo=UTC))
+    (request,) = adapter.build_requests([event]).requests
+    document = orjson.loads(request.content)
+    assert document["event"] == "contact.erased" and document["data"] == payload
+    assert request.headers["webhook-id"] == "contact_erased:erasure:abc123"
 
 
 def test_verify_right_and_wrong_secret(adapter) -> None:

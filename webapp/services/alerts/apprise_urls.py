@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
+from webapp.services.platform import log_masking
 from webapp.services.platform.crypto import redact
 from webapp.services.platform.outbound_http import guarded_sockets
 from webapp.services.platform.outbound_urls import host_problem
@@ -41,6 +42,7 @@ def parse(url: str) -> tuple[Parsed | None, str | None]:
         return None, "must not be empty"
     if "://" not in url:
         return None, "must be an Apprise URL such as mailto://…, slack://…, json://…"
+    _remember(url)  # apprise logs the URLs it loads, tokens and all
     instance = apprise.Apprise()
     with apprise.LogCapture(level=logging.WARNING, fmt="%(message)s") as logs:
         added = instance.add(url)
@@ -64,6 +66,7 @@ def send(url: str, title: str, body: str, notify_type: str) -> Sent:
     """One message through the channel; never raises for the channel's own failures (they are the answer)."""
     import apprise
 
+    _remember(url)
     instance = apprise.Apprise()
     started = time.perf_counter()
     with apprise.LogCapture(level=logging.WARNING, fmt="%(message)s") as logs:
@@ -110,6 +113,15 @@ def secrets_of(url: str) -> list[str]:
     if parts.scheme not in ("json", "jsons", "xml", "xmls", "form", "forms", "mailto", "mailtos"):
         found.append(parts.hostname)  # slack://TokenA/..., tgram://bottoken/...: the "host" is a token
     return [url, *(str(value) for value in found if value)]
+
+
+def _remember(url: str) -> None:
+    """Have every log line of this process mask the URL's secrets (its user name is no secret in a log)."""
+    try:
+        username = urlsplit(url).username
+    except ValueError:
+        username = None
+    log_masking.remember([part for part in secrets_of(url) if part != username])
 
 
 def _redacted(text: str, url: str) -> str:

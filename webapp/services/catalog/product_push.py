@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import sqlalchemy as sa
 
 from webapp.extensions import db
 from webapp.models import Product, Source, SyncRun, utcnow
 from webapp.schemas.errors import ApiError, problem
 from webapp.schemas.products import ProductPush
+from webapp.schemas.web_links import clean_links
 from webapp.services.catalog import changes as catalog_changes
-from webapp.services.catalog.diff import Diff
+from webapp.services.catalog.diff import MAX_STORED_PROBLEMS, Diff
 
 
 def push_source(source_id: int | None) -> Source:
@@ -31,9 +34,12 @@ def push_source(source_id: int | None) -> Source:
 
 
 def apply_push(body: ProductPush) -> tuple[SyncRun, Diff]:
+    """Apply the upserts and deletes. Links that are not http(s) are dropped first (the product is kept);
+    `diff.problems` (also the run's problems) lists them as `{"path", "message"}` warnings for the answer."""
+    warnings = clean_links(body)
     source = push_source(body.source_id)
     now = utcnow()
-    diff = Diff()
+    diff = Diff(problems=warnings)
     keys = [item.external_id for item in body.upserts]
     existing = {row.external_id: row for row in db.session.scalars(sa.select(Product).where(
         Product.source_id == source.id, Product.external_id.in_(keys))).all()} if keys else {}
@@ -68,8 +74,15 @@ def apply_push(body: ProductPush) -> tuple[SyncRun, Diff]:
     run = SyncRun(source_id=source.id, status="succeeded", trigger="push", started_at=now, finished_at=utcnow(),
                   rows_read=len(body.upserts) + len(body.deletes), rows_total=len(body.upserts) + len(body.deletes),
                   added=diff.added, updated=diff.updated, unchanged=diff.unchanged, removed=diff.removed,
-                  problems=[])
+                  problems=[_run_problem(body, warning) for warning in warnings[:MAX_STORED_PROBLEMS]])
     db.session.add(run)
     db.session.commit()
     catalog_changes.after_sync(source, run, diff)
     return run, diff
+
+
+def _run_problem(body: ProductPush, warning: dict[str, str]) -> dict[str, Any]:
+    """A dropped link as the run page lists problems: which upsert (1-based), its id, the field."""
+    _, index, field = warning["path"].split(".", 2)
+    return {"row": int(index) + 1, "external_id": body.upserts[int(index)].external_id, "field": field,
+            "message": warning["message"], "path": warning["path"]}

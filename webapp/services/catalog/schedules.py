@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from croniter import croniter
+from croniter import CroniterError, croniter
 
 
 def validate_schedule(expression: str, timezone: str) -> list[str]:
@@ -13,11 +13,23 @@ def validate_schedule(expression: str, timezone: str) -> list[str]:
     problems = []
     if not croniter.is_valid(expression):
         problems.append("schedule: not a valid cron expression (e.g. '0 2 * * *' for 02:00 every night)")
+    elif not _ever_fires(expression):
+        problems.append("schedule: this cron expression never fires (a day the month never has, "
+                        "e.g. February 30th)")
     try:
         ZoneInfo(timezone)
     except (ZoneInfoNotFoundError, ValueError):
         problems.append(f"timezone: unknown time zone {timezone!r} (e.g. 'UTC', 'Europe/Berlin')")
     return problems
+
+
+def _ever_fires(expression: str) -> bool:
+    """Valid cron can still name no real day ("0 0 31 2 *"); croniter then gives up at once."""
+    try:
+        croniter(expression, datetime(2026, 1, 1)).get_next(datetime)
+    except (CroniterError, ValueError, OverflowError):
+        return False
+    return True
 
 
 def next_run_after(expression: str, timezone: str, after: datetime) -> datetime | None:

@@ -5,17 +5,19 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+from urllib.parse import unquote, urlsplit
 
 import sqlalchemy as sa
 from flask import current_app
 
+from feeds.redaction import strip_userinfo
 from webapp.extensions import db
 from webapp.models import Source, SyncRun
 from webapp.schemas.errors import ApiError, problem
-from webapp.schemas.sources import SourceCreate, SourceUpdate
+from webapp.schemas.sources import SourceCreate, SourceCredentials, SourceUpdate
 from webapp.services.catalog.schedules import next_run_after, validate_schedule
 from webapp.services.catalog.sync_notes import needs_store_url
-from webapp.services.platform.crypto import encrypt_json
+from webapp.services.platform.crypto import decrypt_json, encrypt_json
 from webapp.services.platform.jsonutil import iso
 
 
@@ -26,8 +28,33 @@ def _check_schedule(schedule: str, timezone: str) -> None:
                              for message in problems])
 
 
+def _lift_url_credentials(data: SourceUpdate, stored: dict[str, Any] | None = None) -> None:
+    """Move user:password@ out of the location into the (encrypted) credentials: the location column, the API
+    answer and every message carry the URL in plain text, so a password inside it would be shown everywhere.
+    Credentials given in the same request win; the URL's win over the stored ones (a header token is kept)."""
+    if not data.location:
+        return
+    parts = urlsplit(data.location)
+    if parts.username is None and parts.password is None:
+        return
+    given = data.credentials.model_dump(exclude_none=True) if data.credentials is not None else None
+    if given is None or not {"username", "password"} & set(given):
+        from_url = {"username": unquote(parts.username or ""), "password": unquote(parts.password or "")}
+        given = (dict(stored or {}) if given is None else given) | from_url
+    data.credentials = SourceCredentials(**given)
+    data.location = strip_userinfo(data.location)
+
+
+def _stored_credentials(source: Source) -> dict[str, Any]:
+    try:
+        return decrypt_json(source.credentials_encrypted)
+    except ValueError:
+        return {}  # saved under another key: the new URL's credentials replace them
+
+
 def create_source(data: SourceCreate) -> Source:
     _check_schedule(data.schedule, data.timezone)
+    _lift_url_credentials(data)
     source = Source(name=data.name, kind=data.kind, location=data.location, mapping=data.mapping,
                     options=data.options or {}, schedule=data.schedule, timezone=data.timezone,
                     enabled=data.enabled, max_remove_share=data.max_remove_share)
@@ -43,6 +70,7 @@ def update_source(source: Source, data: SourceUpdate) -> Source:
     schedule = data.schedule or source.schedule
     timezone = data.timezone or source.timezone
     _check_schedule(schedule, timezone)
+    _lift_url_credentials(data, _stored_credentials(source))
     for name in ("name", "location", "mapping", "options", "schedule", "timezone", "enabled", "max_remove_share"):
         if name in data.model_fields_set:
             value = getattr(data, name)

@@ -21,7 +21,7 @@ from webapp.services.platform.jsonutil import iso
 
 BATCH = 2000
 CONTACT_FIELDS = ("email", "first_name", "last_name", "customer_id", "phone", "accepts_marketing",
-                  "orders_count", "first_order_at", "last_order_at", "avg_days_between_orders",
+                  "accepts_sms_marketing", "orders_count", "first_order_at", "last_order_at", "avg_days_between_orders",
                   "rfm_recency", "rfm_frequency", "rfm_monetary", "rfm_segment")
 LTV_FIELDS = ("currency", "placed", "cancelled", "refunded", "net_ltv", "orders", "aov")
 HEADER = (*CONTACT_FIELDS, *LTV_FIELDS)
@@ -44,7 +44,7 @@ def _cell(name: str, value: Any) -> Any:
         return ""
     if name in _TEXT:
         return safe_text(value)
-    if name == "accepts_marketing":
+    if name in ("accepts_marketing", "accepts_sms_marketing"):
         return "yes" if value else "no"
     if name.endswith("_at"):
         return iso(value)
@@ -55,7 +55,7 @@ def csv_row(row: Any) -> list[Any]:
     """One joined (contact, currency) row as CSV cells; a contact without orders has empty LTV cells."""
     cells = [_cell(name, getattr(row, name)) for name in CONTACT_FIELDS]
     if row.currency is None:
-        return [*cells, "", "", "", "", "", "", ""]
+        return [*cells, *[""] * len(LTV_FIELDS)]
     placed, cancelled, refunded = Decimal(row.placed), Decimal(row.cancelled), Decimal(row.refunded)
     aov = (placed - cancelled) / row.orders if row.orders else None
     return [*cells, row.currency, _money(placed), _money(cancelled), _money(refunded),

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from functools import cache
 from typing import Any
@@ -14,6 +14,7 @@ import sqlalchemy as sa
 from webapp.extensions import db
 from webapp.models import Checkout, Contact, ContactLtv, Event, Order
 from webapp.services.contacts import ltv
+from webapp.services.contacts.consent import ConsentChange, apply_consent
 
 
 @dataclass
@@ -22,6 +23,7 @@ class ContactChange:
     created: bool = False
     profile_changed: bool = False
     consent_changed: bool = False
+    consent_changes: list[ConsentChange] = field(default_factory=list)
     merged_ids: tuple[int, ...] = ()
 
 
@@ -134,11 +136,12 @@ def find_contact(customer_id: str | None, email: str | None, phone: str | None) 
 
 
 def upsert_contact(customer: Any, address: dict[str, Any] | None, at: datetime,
-                   book: ContactBook | None = None) -> ContactChange:
+                   book: ContactBook | None = None, source: str = "order") -> ContactChange:
     """Create or update the contact of an order's `customer`; merge contacts it proves are one person.
 
     With a `book` (a batch) nothing is flushed unless an identifier moves between contacts or contacts
     merge; new contacts get their ids at the caller's next flush. Without one the contact is flushed.
+    `source` says where its consent came from (webapp.services.contacts.consent.SOURCES).
     """
     standalone = book is None
     book = book or ContactBook.load([customer])
@@ -171,10 +174,9 @@ def upsert_contact(customer: Any, address: dict[str, Any] | None, at: datetime,
             setattr(contact, name, value)
     if address:
         contact.address = address
-    if customer.accepts_marketing is not None and customer.accepts_marketing != contact.accepts_marketing:
-        change.consent_changed = contact.accepts_marketing is not None or customer.accepts_marketing
-        contact.accepts_marketing = customer.accepts_marketing
-        contact.consent_changed_at = at
+    said = {"email": customer.accepts_marketing, "sms": getattr(customer, "accepts_sms_marketing", None)}
+    change.consent_changes = apply_consent(contact, said, at, source)
+    change.consent_changed = bool(change.consent_changes)
     fingerprint = profile_fingerprint(contact)
     if fingerprint != contact.profile_fingerprint:
         contact.profile_fingerprint = fingerprint
@@ -220,4 +222,5 @@ def contact_payload(contact: Contact) -> dict[str, Any]:
     """The contact as events carry it (see workers.destinations.base.OutboundEvent)."""
     return {"customer_id": contact.customer_id, "email": contact.email, "phone": contact.phone,
             "first_name": contact.first_name, "last_name": contact.last_name,
-            "accepts_marketing": contact.accepts_marketing, "address": contact.address}
+            "accepts_marketing": contact.accepts_marketing,
+            "accepts_sms_marketing": contact.accepts_sms_marketing, "address": contact.address}

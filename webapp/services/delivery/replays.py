@@ -27,7 +27,6 @@ from __future__ import annotations
 import logging
 import secrets
 import time
-import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -54,6 +53,7 @@ from webapp.services.delivery.replay_windows import (  # noqa: F401 - the window
 from webapp.services.orders.rollup import refresh_delivery_state
 from webapp.services.platform.job_heartbeats import silent_jobs
 from webapp.services.platform.jsonutil import iso
+from webapp.services.platform.row_jobs import enqueue_row_job, new_job_id
 from webapp.services.platform.statements import dialect_name
 
 log = logging.getLogger(__name__)
@@ -130,44 +130,27 @@ def start_replay(destination: Destination, window: ReplayWindow, *, run_here: bo
                     since=window.since.astimezone(UTC), until=window.until.astimezone(UTC), events=window.events,
                     states=window.chosen_states, new_ids=window.new_ids, total=counted["count"], done=0, chunks=0,
                     not_replayable=counted["not_replayable"], breakdown=counted["breakdown"], slowest_chunk_ms=0,
-                    cursor=0, last_id=last_id, job_id=None if inline else _new_job_id(),
+                    cursor=0, last_id=last_id, job_id=None if inline else new_job_id("replay"),
                     created_at=utcnow())
     db.session.add(replay)
     db.session.commit()
     if inline:
         return run_replay(replay.id, on_chunk=on_chunk)
-    _enqueue(replay.id, replay.job_id)
+    enqueue_row_job("replay", replay.id, JOB_REPLAY, replay.job_id, JOB_TIMEOUT)
     return replay
-
-
-def _new_job_id() -> str:
-    return f"replay-{uuid.uuid4().hex[:12]}"
-
-
-def _enqueue(replay_id: str, job_id: str | None) -> None:
-    """Queue the job the row names. Redis away: the row still says queued and `recover` queues it again."""
-    from workers.queue import connect, enqueue
-
-    url = current_app.config.get("REDIS_URL")
-    if not url or job_id is None:
-        return
-    try:
-        enqueue(connect(url), "default", JOB_REPLAY, replay_id, job_id=job_id, job_timeout=JOB_TIMEOUT)
-    except RedisError as exc:
-        log.warning("replay %s: could not queue its job (%s); the recovery queues it again", replay_id, exc)
 
 
 def hand_over(replay_id: str, previous_job_id: str | None) -> bool:
     """Give the rest of a replay to a new job (a worker stopping between chunks, or `recover` for a runner that
     died). Only while the row still names `previous_job_id`, so two callers never both hand it over."""
-    job_id = _new_job_id()
+    job_id = new_job_id("replay")
     changed = db.session.execute(
         sa.update(Replay).where(Replay.id == replay_id, Replay.status.in_(ACTIVE),
                                 Replay.job_id.is_not_distinct_from(previous_job_id))
         .values(status="queued", job_id=job_id).execution_options(synchronize_session=False)).rowcount
     db.session.commit()
     if changed:
-        _enqueue(replay_id, job_id)
+        enqueue_row_job("replay", replay_id, JOB_REPLAY, job_id, JOB_TIMEOUT)
     return bool(changed)
 
 

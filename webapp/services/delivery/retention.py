@@ -1,5 +1,9 @@
 """Retention: delivered (and skipped) events lose their payload after RETENTION_BODY_DAYS and their rows,
 attempts and requests after RETENTION_ROW_DAYS; retrying, rejected and dead events stay until resolved.
+Personal data elsewhere follows the same two periods: checkouts (email, customer, addresses) go after
+RETENTION_ROW_DAYS, finished imports lose their uploaded file and their problem list (which quotes the
+rows) after RETENTION_BODY_DAYS. Contacts and orders stay while the store uses them (LTV needs them) until
+an erasure (webapp/services/contacts/erasure.py).
 
 Every pass works in chunks of CHUNK rows, one short transaction each (a few milliseconds: SQLite's single
 write lock is never held long, so ingest goes on between chunks). Deleted events are folded into the
@@ -12,6 +16,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from datetime import datetime, timedelta
+from pathlib import Path
 
 import sqlalchemy as sa
 from flask import current_app
@@ -20,11 +25,13 @@ from webapp.extensions import db
 from webapp.models import (
     BackInStockSubscription,
     CatalogReconcile,
+    Checkout,
     DeliveryAttempt,
     DeliveryRequest,
     Event,
     Feed,
     FeedFetch,
+    ImportRun,
     Replay,
     RetentionMark,
     utcnow,
@@ -36,6 +43,7 @@ CHUNK = 500
 # Bound on one pass (a nightly job): it resumes where it stopped the next night.
 MAX_SECONDS = 600.0
 PRUNED_PAYLOAD: dict = {}
+REMOVED_UPLOAD = "removed by retention: "  # an import whose file and problem list retention removed
 
 
 def prune(now: datetime | None = None, chunk: int = CHUNK) -> dict[str, int]:
@@ -45,7 +53,8 @@ def prune(now: datetime | None = None, chunk: int = CHUNK) -> dict[str, int]:
     deadline = time.monotonic() + MAX_SECONDS
     result = dict.fromkeys(("events_deleted", "attempts_deleted", "payloads_pruned", "bodies_pruned",
                             "requests_deleted", "feed_fetches_deleted", "back_in_stock_deleted",
-                            "reconciles_deleted", "replays_deleted", "chunks"), 0)
+                            "reconciles_deleted", "replays_deleted", "checkouts_deleted", "imports_pruned",
+                            "chunks"), 0)
     for state in PRUNED_STATES:
         _delete_events(state, row_cutoff, chunk, deadline, result)
     _prune_payloads(body_cutoff, chunk, deadline, result)
@@ -53,6 +62,8 @@ def prune(now: datetime | None = None, chunk: int = CHUNK) -> dict[str, int]:
     _delete_requests(row_cutoff, chunk, deadline, result)
     _delete_feed_fetches(row_cutoff, chunk, deadline, result)
     _delete_back_in_stock(body_cutoff, row_cutoff, chunk, deadline, result)
+    _delete_checkouts(row_cutoff, chunk, deadline, result)
+    _prune_imports(body_cutoff, result)
     db.session.commit()  # end the last read's transaction too (no lock left behind on PostgreSQL)
     return result
 
@@ -185,6 +196,46 @@ def _delete_back_in_stock(body_cutoff: datetime, row_cutoff: datetime, chunk: in
     result["replays_deleted"] += db.session.execute(sa.delete(replays).where(
         replays.c.finished_at.is_not(None), replays.c.finished_at < row_cutoff)).rowcount
     _commit(result)
+
+
+def _delete_checkouts(cutoff: datetime, chunk: int, deadline: float, result: dict[str, int]) -> None:
+    """Checkouts started before `cutoff` (long since completed or abandoned): their email and addresses go."""
+    table = Checkout.__table__
+    while time.monotonic() < deadline:
+        ids = db.session.scalars(sa.select(table.c.id).where(table.c.started_at < cutoff)
+                                 .order_by(table.c.id).limit(chunk)).all()
+        if not ids:
+            return
+        result["checkouts_deleted"] += db.session.execute(sa.delete(table).where(table.c.id.in_(ids))).rowcount
+        _commit(result)
+        if len(ids) < chunk:
+            return
+
+
+def _prune_imports(cutoff: datetime, result: dict[str, int]) -> None:
+    """Finished imports: the uploaded file (kept only to resume) and the problem list (it quotes rows) go."""
+    table = ImportRun.__table__
+    rows = db.session.execute(sa.select(table.c.id, table.c.filename).where(
+        table.c.finished_at.is_not(None), table.c.finished_at < cutoff,
+        table.c.filename.not_like(f"{REMOVED_UPLOAD}%"))).all()
+    for row in rows:
+        _remove_upload(row.filename)
+    if rows:
+        db.session.execute(sa.update(table).where(table.c.id == sa.bindparam("b_id")).values(
+            problems=[], filename=sa.bindparam("b_name")),
+            [{"b_id": row.id, "b_name": f"{REMOVED_UPLOAD}{Path(row.filename).name}"} for row in rows])
+        result["imports_pruned"] += len(rows)
+        _commit(result)
+
+
+def _remove_upload(filename: str | None) -> None:
+    """Delete an uploaded import file, only inside the uploads folder (a CLI import names the user's own file)."""
+    if not filename:
+        return
+    uploads = Path(current_app.config["UPLOADS_DIR"]).resolve()
+    path = Path(filename).resolve()
+    if path.is_relative_to(uploads) and path.is_file():
+        path.unlink()
 
 
 def _mark(name: str) -> datetime:

@@ -11,6 +11,7 @@ from webapp.extensions import db
 from webapp.models import Checkout, Order, utcnow
 from webapp.schemas.checkouts import CanonicalCheckout, checkout_json
 from webapp.services.contacts.matching import contact_payload, upsert_contact
+from webapp.services.orders.consent import consent_events
 from webapp.services.orders.ingest import signal_destinations
 from webapp.services.orders.outbox import NewEvent, Target, active_targets, write_events
 from webapp.services.platform import write_races
@@ -28,18 +29,19 @@ def _record(incoming: CanonicalCheckout) -> tuple[Checkout, bool, set[int], list
     targets = active_targets()
     checkout = db.session.scalar(sa.select(Checkout).where(Checkout.external_id == incoming.id))
     created = checkout is None
-    change = upsert_contact(incoming.customer, None, incoming.started_at)
+    change = upsert_contact(incoming.customer, None, incoming.started_at, source="checkout")
     data = checkout_json(incoming)
     if created:
         checkout = Checkout(external_id=incoming.id, started_at=incoming.started_at)
         db.session.add(checkout)
     checkout.contact_id, checkout.email, checkout.data = change.contact.id, incoming.customer.email, data
     db.session.flush()
-    touched: set[int] = set()
+    contact = contact_payload(change.contact)
+    events = consent_events(change.contact.id, contact, change.consent_changes)
     if created:
-        touched = write_events([NewEvent("started_checkout", incoming.id,
-                                         {"checkout": data, "contact": contact_payload(change.contact)},
-                                         incoming.started_at, contact_id=change.contact.id)], targets)
+        events.append(NewEvent("started_checkout", incoming.id, {"checkout": data, "contact": contact},
+                               incoming.started_at, contact_id=change.contact.id))
+    touched = write_events(events, targets)
     return checkout, created, touched, targets
 
 

@@ -15,10 +15,12 @@ from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
+from flask import current_app
 
 from webapp.extensions import db
 from webapp.models import ImportRun, utcnow
 from webapp.schemas.errors import ApiError
+from webapp.schemas.input_warnings import clean_canonical
 from webapp.schemas.orders import parse_orders_payload
 from webapp.services.orders.ingest import ingest_orders
 
@@ -98,13 +100,18 @@ def _csv_order(row: dict[str, str]) -> dict[str, Any]:
             order[name] = _number(row[name]) if name in MONEY else row[name]
     if row.get("discount_code") or row.get("discount_value"):
         order["discount"] = {"code": row.get("discount_code") or None, "value": _number(row.get("discount_value"))}
-    marketing = (row.get("accepts_marketing") or "").lower()
     order["customer"] = {"id": row.get("customer_id") or None, "email": row.get("email") or None,
                          "phone": row.get("phone") or None, "first_name": row.get("first_name") or None,
                          "last_name": row.get("last_name") or None,
-                         "accepts_marketing": {"true": True, "1": True, "yes": True, "false": False, "0": False,
-                                               "no": False}.get(marketing)}
+                         "accepts_marketing": _yes_no(row.get("accepts_marketing")),
+                         "accepts_sms_marketing": _yes_no(row.get("accepts_sms_marketing"))}
     return order
+
+
+def _yes_no(value: str | None) -> bool | None:
+    """A consent column: yes/no in the usual spellings, anything else (empty included) unknown."""
+    return {"true": True, "1": True, "yes": True, "false": False, "0": False, "no": False}.get(
+        (value or "").strip().lower())
 
 
 def _csv_item(row: dict[str, str]) -> dict[str, Any]:
@@ -160,10 +167,15 @@ def _validate(record: Any, index: int, run: ImportRun) -> Any:
         _problem(run, index, [{"path": "", "message": record["__invalid__"]}])
         return None
     try:
-        return parse_orders_payload(record)[0]
+        order = parse_orders_payload(record)[0]
     except ApiError as exc:
         _problem(run, index, exc.errors)
         return None
+    # As POST /api/v1/orders: non-web links dropped, phones in E.164; the record is imported, its warnings listed.
+    warnings = clean_canonical(order, current_app.config.get("DEFAULT_PHONE_REGION"))
+    if warnings and len(run.problems) < MAX_PROBLEMS:
+        run.problems = [*run.problems, {"record": index + 1, "order_id": order.id, "warnings": warnings[:10]}]
+    return order
 
 
 def _problem(run: ImportRun, index: int, errors: list[dict[str, str]]) -> None:

@@ -21,9 +21,11 @@ from webapp.extensions import db
 from webapp.models import Contact, utcnow
 from webapp.schemas.orders import CanonicalOrder, line_keys, order_to_canonical_json
 from webapp.services.contacts import ltv
+from webapp.services.contacts.consent import ConsentChange
 from webapp.services.contacts.matching import ContactBook, contact_payload, live, upsert_contact
 from webapp.services.orders import rows as order_rows
 from webapp.services.orders import state as order_state
+from webapp.services.orders.consent import consent_events
 from webapp.services.orders.outbox import NewEvent, Target, active_targets, write_events
 from webapp.services.platform import bulk_rows, write_races
 
@@ -51,9 +53,7 @@ class _ContactState:
     payload: dict[str, Any]
     profile_fingerprint: str | None
     profile_changed: bool
-    consent_changed: bool
-    accepts_marketing: bool | None
-    consent_changed_at: datetime | None
+    consent: list[ConsentChange]
 
 
 @dataclass
@@ -146,10 +146,11 @@ def _plan(incoming: CanonicalOrder, stored: Any, book: ContactBook, now: datetim
     previous = order_state.OrderSnapshot.from_json(stored.derived) if stored is not None and stored.derived else None
     derivation = order_state.derive(previous, incoming.status, incoming.refunded_amount)
     address = _address_json(incoming.billing_address or incoming.shipping_address)
-    change = upsert_contact(incoming.customer, address, incoming.placed_at, book)
+    change = upsert_contact(incoming.customer, address, incoming.placed_at, book,
+                            source="import" if historical else "order")
     contact = change.contact
     state = _ContactState(contact, contact_payload(contact), contact.profile_fingerprint, change.profile_changed,
-                          change.consent_changed, contact.accepts_marketing, contact.consent_changed_at)
+                          change.consent_changes)
     keys = line_keys(incoming.items)
     row = _order_row(incoming, stored, previous, derivation, now, historical)
     names = _event_names(derivation, keys, state)
@@ -191,8 +192,7 @@ def _event_names(derivation: order_state.Derivation, keys: list[str], contact: _
         names += [name] * len(keys) if name == order_state.ORDERED_PRODUCT else [name]
     if contact.profile_changed:
         names.append("profile_upsert")
-    if contact.consent_changed:
-        names.append("consent_change")
+    names += ["consent_change"] * len(contact.consent)
     return names
 
 
@@ -320,12 +320,7 @@ def _contact_events(state: _ContactState, now: datetime, historical: bool) -> li
     if state.profile_changed:
         events.append(NewEvent("profile_upsert", f"{contact_id}:{state.profile_fingerprint}", payload, now,
                                contact_id=contact_id, historical=historical))
-    if state.consent_changed:
-        stamp = (state.consent_changed_at or now).isoformat()
-        value = "subscribed" if state.accepts_marketing else "unsubscribed"
-        events.append(NewEvent("consent_change", f"{contact_id}:{value}:{stamp}", payload, now,
-                               contact_id=contact_id, historical=historical))
-    return events
+    return events + consent_events(contact_id, state.payload, state.consent, historical)
 
 
 def _address_json(address: Any) -> dict[str, Any] | None:
