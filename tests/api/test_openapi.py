@@ -120,3 +120,19 @@ def test_a_body_that_conflicts_with_what_is_stored_is_409(api):
                                                "source_ids": [12345]})
     assert response.status_code == 409
     assert response.get_json()["errors"][0]["path"] == "source_ids"
+
+
+def test_a_value_less_rule_ignores_whatever_value_it_carries(api):
+    """The document lets is_true/is_false/empty/not_empty carry any `value` (they ignore it): even a number
+    beyond 64 bits is accepted there, and not stored; elsewhere such a number is a 422 naming `rules`."""
+    source = api.post("/api/v1/sources", json={"name": "Push", "kind": "push"}).get_json()
+    rules = [{"action": "include", "field": "mpn", "op": "is_false", "value": 2**70}]
+    created = api.post("/api/v1/feeds", json={"name": "F", "slug": "f", "format": "klaviyo_xml",
+                                              "source_ids": [source["id"]], "rules": rules})
+    assert created.status_code == 201, created.get_json()
+    assert created.get_json()["rules"] == [{"action": "include", "field": "mpn", "op": "is_false"}]
+    refused = api.post("/api/v1/feeds", json={"name": "G", "slug": "g", "format": "klaviyo_xml",
+                                              "source_ids": [source["id"]],
+                                              "rules": [{"action": "include", "field": "price", "op": "gt",
+                                                         "value": 2**70}]})
+    assert refused.status_code == 422 and refused.get_json()["errors"][0]["path"] == "rules"

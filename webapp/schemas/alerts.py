@@ -19,7 +19,8 @@ _URL_HELP = ("An Apprise URL (mailto://user:pass@example.com?to=ops@example.com,
 
 # The schema names the generic webhook services (json://, xml://, form://, with an s for https) whose URL is a host
 # and a path; apprise takes many more (slack://, mailto://, ...) and checks each itself.
-APPRISE_URL = rf"^(json|jsons|xml|xmls|form|forms)://{HOST}(/\S*)?$"
+# The path is visible ASCII and does not end in "?" (apprise refuses an empty query).
+APPRISE_URL = rf"^(json|jsons|xml|xmls|form|forms)://{HOST}(/([!-~]*[!->@-~])?)?$"
 AlertUrl = Annotated[str, Field(min_length=1, max_length=2000), WithJsonSchema(
     {"type": "string", "pattern": APPRISE_URL, "maxLength": 2000, "description": _URL_HELP})]
 AlertEvents = Annotated[list[str], WithJsonSchema({"type": "array", "minItems": 1, "items": {"enum": list(ALERT_EVENTS)}})]

@@ -6,7 +6,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, WithJsonSchema, field_validator
 
-from feeds.rules import _FIELDS, ACTIONS, OPS, validate_rules
+from feeds.rules import _FIELDS, _VALUELESS, ACTIONS, OPS, validate_rules
 from webapp.schemas.json_types import (
     JSON_NUMBER,
     NOT_BLANK,
@@ -74,10 +74,12 @@ class FeedUpdate(BaseModel):
         problems += [f"rule {number}: unknown key(s) {', '.join(sorted(set(rule) - RULE_KEYS))}"
                      for number, rule in enumerate(value, start=1)
                      if isinstance(rule, dict) and set(rule) - RULE_KEYS]
-        bounded_json(value)
         if problems:
             raise ValueError("; ".join(problems))
-        return value
+        # A value-less op (is_true, empty, ...) ignores any `value` the document allows there: not stored.
+        value = [{key: item for key, item in rule.items() if key != "value" or rule.get("op") not in _VALUELESS}
+                 for rule in value]
+        return bounded_json(value)
 
 
 class FeedCreate(FeedUpdate):
