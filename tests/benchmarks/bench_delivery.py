@@ -76,7 +76,7 @@ TARGET_IDLE_P50_S = 1.0
 
 def event_rows(destination_id: int, count: int) -> tuple[list[dict], list[dict]]:
     """Orders and their outbox rows (payload = {"order", "contact"[, "line"]}, like services.ingest)."""
-    from webapp.schemas.orders import order_to_canonical_json, parse_orders_payload
+    from webapp.schemas.canonical.orders import order_to_canonical_json, parse_orders_payload
 
     template = order_to_canonical_json(parse_orders_payload(bench_order(0, lines=LINES))[0])
     contact = {"customer_id": "c-0", "email": "customer0@example.com", "phone": "+15551234567",

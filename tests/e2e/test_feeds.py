@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 
 from tests.e2e.conftest import screenshot
-from webapp.schemas.products import ProductPush
+from webapp.schemas.canonical.products import ProductPush
 from webapp.services.catalog.product_push import apply_push
 
 

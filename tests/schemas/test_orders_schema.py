@@ -9,8 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from webapp.schemas.errors import ApiError
-from webapp.schemas.orders import (
+from webapp.schemas.canonical.orders import (
     MAX_ORDERS_PER_REQUEST,
     CanonicalOrder,
     OrderBatch,
@@ -19,6 +18,7 @@ from webapp.schemas.orders import (
     order_to_canonical_json,
     parse_orders_payload,
 )
+from webapp.schemas.errors import ApiError
 
 NOT_A_STRING = "must be a number (money is a JSON number, not a string)"
 NEEDS_OFFSET = "timestamp needs a UTC offset, e.g. 2026-11-20T10:15:00Z"

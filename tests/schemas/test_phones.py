@@ -7,8 +7,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from tests.factories import make_order
-from webapp.schemas.orders import CanonicalOrder
-from webapp.schemas.phones import clean_phones, is_e164, phone_region, to_e164
+from webapp.schemas.canonical.orders import CanonicalOrder
+from webapp.schemas.canonical.phones import clean_phones, is_e164, phone_region, to_e164
 from webapp.settings import SettingsError, load_settings
 
 US = "+14155550123"

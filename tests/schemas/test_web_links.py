@@ -8,10 +8,10 @@ from hypothesis import strategies as st
 
 from tests.factories import make_order
 from webapp.blueprints.filters import web_link
-from webapp.schemas.checkouts import CanonicalCheckout
-from webapp.schemas.orders import CanonicalOrder
-from webapp.schemas.products import ProductPush
-from webapp.schemas.web_links import DROPPED, clean_links, web_url
+from webapp.schemas.canonical.checkouts import CanonicalCheckout
+from webapp.schemas.canonical.orders import CanonicalOrder
+from webapp.schemas.canonical.products import ProductPush
+from webapp.schemas.canonical.web_links import DROPPED, clean_links, web_url
 
 BAD = ["javascript:alert(5)", " JavaScript:alert(5)", "data:text/html;base64,PHNjcmlwdD4=", "/p/1111",
        "p/1111", "//evil.example/x", "ftp://shop.example/p", "vbscript:msgbox", "http://", "https://exa mple.com/",

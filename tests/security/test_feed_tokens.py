@@ -6,8 +6,8 @@ import base64
 import math
 
 from tests.webapp.publishing.feed_helpers import buffered_clients, build_now  # noqa: F401 - autouse
+from webapp.schemas.canonical.products import ProductPush
 from webapp.schemas.feeds import FeedCreate
-from webapp.schemas.products import ProductPush
 from webapp.services.catalog.product_push import apply_push
 from webapp.services.publishing.feeds import create_feed, feed_json, new_token, rotate_token
 

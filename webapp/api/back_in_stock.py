@@ -6,7 +6,7 @@ from flask import jsonify
 
 from webapp.api import bp
 from webapp.api.common import json_body, state_conflicts, validate
-from webapp.schemas.back_in_stock import BackInStockRequest
+from webapp.schemas.canonical.back_in_stock import BackInStockRequest
 from webapp.schemas.errors import ApiError, problem
 from webapp.security import api_key_required
 from webapp.services.platform_catalogs.back_in_stock import subscribe, subscription_json

@@ -6,8 +6,8 @@ from flask import current_app, jsonify
 
 from webapp.api import bp
 from webapp.api.common import json_body, validate
-from webapp.schemas.checkouts import CanonicalCheckout
-from webapp.schemas.input_warnings import clean_canonical
+from webapp.schemas.canonical.checkouts import CanonicalCheckout
+from webapp.schemas.canonical.input_warnings import clean_canonical
 from webapp.security import api_key_required
 from webapp.services.orders.checkouts import record_checkout
 

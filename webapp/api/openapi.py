@@ -14,12 +14,12 @@ from webapp import __version__
 from webapp.api import bp
 from webapp.converters import MAX_ID
 from webapp.schemas import responses as out
-from webapp.schemas.back_in_stock import BackInStockRequest
-from webapp.schemas.checkouts import CanonicalCheckout
+from webapp.schemas.canonical.back_in_stock import BackInStockRequest
+from webapp.schemas.canonical.checkouts import CanonicalCheckout
+from webapp.schemas.canonical.orders import CanonicalOrder, OrderBatch
+from webapp.schemas.canonical.products import ProductPush
 from webapp.schemas.destinations import EVENT_NAMES, DestinationCreate, DestinationUpdate
 from webapp.schemas.feeds import FeedCreate, FeedUpdate
-from webapp.schemas.orders import CanonicalOrder, OrderBatch
-from webapp.schemas.products import ProductPush
 from webapp.schemas.replays import OrderReplayRequest
 from webapp.schemas.sources import SourceCreate, SourceUpdate
 from webapp.services.delivery.replay_windows import REPLAYABLE_STATES, STATE_ALIASES

@@ -9,8 +9,8 @@ from webapp.api import bp
 from webapp.api.common import flag, json_body, not_found
 from webapp.extensions import db
 from webapp.models import Order
-from webapp.schemas.input_warnings import clean_canonical
-from webapp.schemas.orders import parse_orders_payload
+from webapp.schemas.canonical.input_warnings import clean_canonical
+from webapp.schemas.canonical.orders import parse_orders_payload
 from webapp.security import api_key_required
 from webapp.services.orders.ingest import ingest_orders
 from webapp.services.orders.views import order_json

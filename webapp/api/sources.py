@@ -9,8 +9,8 @@ from webapp.api import bp
 from webapp.api.common import flag, json_body, not_found, state_conflicts, validate
 from webapp.extensions import db
 from webapp.models import Source, SyncRun
+from webapp.schemas.canonical.products import ProductPush
 from webapp.schemas.errors import ApiError, problem
-from webapp.schemas.products import ProductPush
 from webapp.schemas.sources import SourceCreate, SourceUpdate
 from webapp.security import api_key_required
 from webapp.services.catalog.product_push import apply_push

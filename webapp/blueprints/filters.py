@@ -8,7 +8,7 @@ from decimal import Decimal
 import orjson
 from flask import Flask
 
-from webapp.schemas.web_links import web_url
+from webapp.schemas.canonical.web_links import web_url
 
 
 def timeago(value: datetime | None, now: datetime | None = None) -> str:

@@ -13,9 +13,9 @@ from flask_login import current_user
 
 from webapp.blueprints.common import dashboard_blueprint
 from webapp.extensions import csrf
-from webapp.schemas.back_in_stock import BackInStockRequest
+from webapp.schemas.canonical.back_in_stock import BackInStockRequest
+from webapp.schemas.canonical.onsite import Collect, CollectBatch, parse_collect
 from webapp.schemas.errors import ApiError, error_list
-from webapp.schemas.onsite import Collect, CollectBatch, parse_collect
 from webapp.services.onsite.guard import cors_origin, is_bot, origin_allowed, over_budget
 from webapp.services.orders.onsite import (
     BadSignature,

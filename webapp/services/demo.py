@@ -10,10 +10,10 @@ import sqlalchemy as sa
 
 from webapp.extensions import db
 from webapp.models import Source
+from webapp.schemas.canonical.orders import parse_orders_payload
+from webapp.schemas.canonical.products import ProductPush
 from webapp.schemas.destinations import DestinationCreate
 from webapp.schemas.feeds import FeedCreate
-from webapp.schemas.orders import parse_orders_payload
-from webapp.schemas.products import ProductPush
 from webapp.services.catalog.product_push import apply_push
 from webapp.services.contacts.rfm import refresh_rfm
 from webapp.services.delivery.destinations import create_destination

@@ -9,8 +9,8 @@ from rq.cron import CronScheduler
 
 from tests.webapp.publishing.feed_helpers import buffered_clients, build_now  # noqa: F401 - autouse
 from webapp.models import FeedFetch, Incident, utcnow
+from webapp.schemas.canonical.products import ProductPush
 from webapp.schemas.feeds import FeedCreate
-from webapp.schemas.products import ProductPush
 from webapp.services.alerts.conditions import KINDS
 from webapp.services.alerts.incidents import evaluate
 from webapp.services.alerts.sending import send_all_due

@@ -9,8 +9,8 @@ from tests.conftest import both_databases
 from tests.factories import make_order
 from webapp.models import AlertNotice, Destination, Event, Feed, FeedBuild, Incident, Source, SyncRun, utcnow
 from webapp.schemas import alerts as out
+from webapp.schemas.canonical.products import ProductPush
 from webapp.schemas.feeds import FeedCreate
-from webapp.schemas.products import ProductPush
 from webapp.services.alerts.incidents import evaluate
 from webapp.services.alerts.sending import send_all_due
 from webapp.services.catalog.product_push import apply_push

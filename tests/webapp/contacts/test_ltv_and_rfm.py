@@ -8,7 +8,7 @@ import sqlalchemy as sa
 from tests.conftest import both_databases
 from tests.factories import make_order
 from webapp.models import Contact, ContactLtv
-from webapp.schemas.orders import parse_orders_payload
+from webapp.schemas.canonical.orders import parse_orders_payload
 from webapp.services.contacts.ltv import ltv_json, recompute_all
 from webapp.services.contacts.rfm import live_rfm, quintile_scorer, refresh_rfm, segment_for
 from webapp.services.orders.ingest import ingest_orders

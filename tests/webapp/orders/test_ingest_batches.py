@@ -5,7 +5,7 @@ import sqlalchemy as sa
 from tests.conftest import both_databases
 from tests.factories import make_order
 from webapp.models import Contact, ContactLtv, Destination, Event, Order, OrderLine
-from webapp.schemas.orders import parse_orders_payload
+from webapp.schemas.canonical.orders import parse_orders_payload
 from webapp.services.contacts.ltv import recompute_all
 from webapp.services.orders.ingest import ingest_orders
 

@@ -16,8 +16,8 @@ import sqlalchemy as sa
 from tests.conftest import both_databases
 from tests.factories import make_order
 from webapp.models import Checkout, Contact, ContactLtv, Event, Order
-from webapp.schemas.checkouts import CanonicalCheckout
-from webapp.schemas.orders import parse_orders_payload
+from webapp.schemas.canonical.checkouts import CanonicalCheckout
+from webapp.schemas.canonical.orders import parse_orders_payload
 from webapp.services.contacts.ltv import recompute_all
 from webapp.services.orders.checkouts import record_checkout
 from webapp.services.orders.ingest import ingest_orders

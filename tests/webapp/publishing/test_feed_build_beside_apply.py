@@ -9,8 +9,8 @@ import sqlalchemy as sa
 
 from tests.conftest import both_databases
 from webapp.models import Feed, FeedBuild, SyncRun, utcnow
+from webapp.schemas.canonical.products import ProductPush
 from webapp.schemas.feeds import FeedCreate
-from webapp.schemas.products import ProductPush
 from webapp.services.catalog.product_push import apply_push
 from webapp.services.publishing.builds import request_build, run_build
 from webapp.services.publishing.feeds import create_feed

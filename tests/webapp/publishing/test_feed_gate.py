@@ -17,7 +17,7 @@ from tests.fixtures import WOOCOMMERCE_SAMPLE
 from tests.webapp.publishing.feed_helpers import buffered_clients, build_now  # noqa: F401 - autouse
 from webapp.models import Source
 from webapp.schemas import responses as out
-from webapp.schemas.products import ProductPush
+from webapp.schemas.canonical.products import ProductPush
 from webapp.services.catalog.product_push import apply_push
 from webapp.services.catalog.sources import save_upload
 

@@ -11,8 +11,8 @@ import sqlalchemy as sa
 
 from tests.conftest import csrf_token
 from webapp.models import Feed, FeedBuild, FeedFetch, Product
+from webapp.schemas.canonical.products import ProductPush
 from webapp.schemas.feeds import FeedCreate
-from webapp.schemas.products import ProductPush
 from webapp.services.catalog.product_push import apply_push
 from webapp.services.publishing.feeds import create_feed
 

@@ -8,9 +8,9 @@ import sqlalchemy as sa
 
 from webapp.extensions import db
 from webapp.models import Product, Source, SyncRun, utcnow
+from webapp.schemas.canonical.products import ProductPush
+from webapp.schemas.canonical.web_links import clean_links
 from webapp.schemas.errors import ApiError, problem
-from webapp.schemas.products import ProductPush
-from webapp.schemas.web_links import clean_links
 from webapp.services.catalog import changes as catalog_changes
 from webapp.services.catalog.diff import MAX_STORED_PROBLEMS, Diff
 

@@ -2,7 +2,7 @@
 
 Consent is never guessed: a value the store did not send (null / absent) leaves the stored one alone, and a
 "no" from someone never heard from before sends nothing (there is nothing to withdraw). SMS consent belongs
-to a phone number, so it is taken only with a phone in E.164 (webapp.schemas.phones.is_e164): a number the
+to a phone number, so it is taken only with a phone in E.164 (webapp.schemas.canonical.phones.is_e164): a number the
 platforms would refuse cannot be subscribed, and the order answer already warns about it.
 
 Each changed channel is one `consent_change` event (outbox, retries, logs like any other), so a subscribe
@@ -41,7 +41,7 @@ class ConsentChange:
 
 def sms_usable(phone: str | None) -> bool:
     """A phone that may carry SMS consent: a valid number written in E.164."""
-    from webapp.schemas.phones import is_e164  # phonenumbers' metadata loads on first use
+    from webapp.schemas.canonical.phones import is_e164  # phonenumbers' metadata loads on first use
 
     return bool(phone) and is_e164(phone)
 

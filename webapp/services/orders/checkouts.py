@@ -9,7 +9,7 @@ from flask import current_app
 
 from webapp.extensions import db
 from webapp.models import Checkout, Order, utcnow
-from webapp.schemas.checkouts import CanonicalCheckout, checkout_json
+from webapp.schemas.canonical.checkouts import CanonicalCheckout, checkout_json
 from webapp.services.contacts.matching import contact_payload, upsert_contact
 from webapp.services.orders.consent import consent_events
 from webapp.services.orders.ingest import signal_destinations

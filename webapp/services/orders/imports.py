@@ -19,9 +19,9 @@ from flask import current_app
 
 from webapp.extensions import db
 from webapp.models import ImportRun, utcnow
+from webapp.schemas.canonical.input_warnings import clean_canonical
+from webapp.schemas.canonical.orders import parse_orders_payload
 from webapp.schemas.errors import ApiError
-from webapp.schemas.input_warnings import clean_canonical
-from webapp.schemas.orders import parse_orders_payload
 from webapp.services.orders.ingest import ingest_orders
 
 MAX_PROBLEMS = 200

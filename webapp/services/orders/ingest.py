@@ -19,7 +19,7 @@ from flask import current_app
 
 from webapp.extensions import db
 from webapp.models import Contact, utcnow
-from webapp.schemas.orders import CanonicalOrder, line_keys, order_to_canonical_json
+from webapp.schemas.canonical.orders import CanonicalOrder, line_keys, order_to_canonical_json
 from webapp.services.contacts import ltv
 from webapp.services.contacts.consent import ConsentChange
 from webapp.services.contacts.matching import ContactBook, contact_payload, live, upsert_contact

@@ -19,7 +19,7 @@ from redis.exceptions import RedisError
 
 from webapp.extensions import db
 from webapp.models import Destination, utcnow
-from webapp.schemas.onsite import Collect
+from webapp.schemas.canonical.onsite import Collect
 from webapp.services.contacts.matching import contact_payload, find_contact
 from webapp.services.onsite.signing import verify
 from webapp.services.orders.ingest import signal_destinations

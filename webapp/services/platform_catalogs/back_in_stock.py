@@ -16,7 +16,7 @@ import sqlalchemy as sa
 
 from webapp.extensions import db
 from webapp.models import BackInStockSubscription, CatalogEntry, Destination, Product, utcnow
-from webapp.schemas.back_in_stock import BackInStockRequest
+from webapp.schemas.canonical.back_in_stock import BackInStockRequest
 from webapp.schemas.errors import ApiError, problem
 from webapp.services.orders.outbox import NewEvent, Target, write_events
 from webapp.services.platform_catalogs import runs

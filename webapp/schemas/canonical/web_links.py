@@ -16,9 +16,9 @@ from typing import Any
 from pydantic import BaseModel
 
 from feeds.validation import ADDITIONAL_IMAGE_KEYS, is_absolute_url
-from webapp.schemas.checkouts import CanonicalCheckout
-from webapp.schemas.orders import OrderItem
-from webapp.schemas.products import ProductIn
+from webapp.schemas.canonical.checkouts import CanonicalCheckout
+from webapp.schemas.canonical.orders import OrderItem
+from webapp.schemas.canonical.products import ProductIn
 
 DROPPED = "must be an absolute http:// or https:// URL; it was dropped and the rest was kept"
 

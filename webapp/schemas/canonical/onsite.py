@@ -10,10 +10,10 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from webapp.schemas.orders import Email
+from webapp.schemas.canonical.orders import Email
 
-try:  # the shared http(s)-only check, once it exists (webapp/schemas/web_links.py)
-    from webapp.schemas.web_links import web_url
+try:  # the shared http(s)-only check, once it exists (webapp/schemas/canonical/web_links.py)
+    from webapp.schemas.canonical.web_links import web_url
 except ImportError:  # pragma: no cover - until then, the same rule here
     from urllib.parse import urlsplit
 

@@ -6,7 +6,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from webapp.schemas.orders import Currency, Customer, Identifier, Money, OrderItem, Text, Timestamp
+from webapp.schemas.canonical.orders import Currency, Customer, Identifier, Money, OrderItem, Text, Timestamp
 
 
 class CanonicalCheckout(BaseModel):

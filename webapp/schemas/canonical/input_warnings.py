@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from pydantic import BaseModel
 
-from webapp.schemas.phones import clean_phones
-from webapp.schemas.web_links import clean_links
+from webapp.schemas.canonical.phones import clean_phones
+from webapp.schemas.canonical.web_links import clean_links
 
 
 def clean_canonical(model: BaseModel, default_region: str | None = None,

@@ -9,8 +9,8 @@ from annotated_types import MinLen
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, WithJsonSchema, model_validator
 
 from feeds.product import Product
+from webapp.schemas.canonical.fields import Currency, Identifier, Money, Text, _text
 from webapp.schemas.json_types import EXACT_INTEGER, DatabaseId, JsonObject
-from webapp.schemas.orders import Currency, Identifier, Money, Text, _text
 
 MAX_PRODUCTS_PER_REQUEST = 1000
 Title = Annotated[str, BeforeValidator(_text), MinLen(1),

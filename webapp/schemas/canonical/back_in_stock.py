@@ -7,7 +7,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from webapp.schemas.orders import EMAIL_TEXT, Email, Identifier, Phone
+from webapp.schemas.canonical.orders import EMAIL_TEXT, Email, Identifier, Phone
 
 E164 = re.compile(r"^\+[1-9]\d{6,14}$")
 
