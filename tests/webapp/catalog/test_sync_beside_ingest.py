@@ -24,7 +24,9 @@ from webapp.services.catalog.sync import request_sync
 # left too few calls beside the read; PostgreSQL's read is slower, and 100,000 rows there took minutes without
 # any lock the bigger catalog could hold longer (each commit is one chunk, whatever the size).
 ROWS = {"sqlite": 100_000, "postgresql": 30_000}
-WORST_LATENCY = 2.0
+# Well under the sync's length (tens of seconds) and SHOPRELAY_DB_WAIT_SECONDS (5 s): no call waits behind the
+# whole sync. 2.0 s was met by 2.04 s once in CI on 2 CPUs shared by the worker, the server and the test.
+WORST_LATENCY = 3.0
 
 
 @pytest.mark.slow
