@@ -8,6 +8,7 @@ input (a ratio no real catalog reaches) stops the read with the reason before th
 from __future__ import annotations
 
 import contextlib
+import glob
 import os
 import struct
 import tempfile
@@ -183,6 +184,25 @@ def _member_bytes(handle: BinaryIO, info: zipfile.ZipInfo) -> Iterator[bytes]:
         yield chunk
 
 
+def _unpacked_name(path: Path) -> str:
+    """The unpacked copy's name for the file as it is now: a new version (size, mtime) gets a new copy."""
+    stat = path.stat()
+    return f"{path.name}.{stat.st_size}-{stat.st_mtime_ns}.unpacked"
+
+
+def discard_unpacked(path: Path) -> int:
+    """Delete the unpacked copies left beside a .gz / .zip source, except the one of the file as it is now (a
+    reader may be using it); all of them once the file is gone. Returns how many were deleted."""
+    path = Path(path)
+    current = _unpacked_name(path) if path.is_file() else None
+    deleted = 0
+    for copy in path.parent.glob(f"{glob.escape(path.name)}.*.unpacked"):
+        if copy.name != current:
+            copy.unlink(missing_ok=True)
+            deleted += 1
+    return deleted
+
+
 def unpacked(path: Path, max_bytes: int) -> Path:
     """The file itself, or for a .gz / .zip source its content unpacked beside it (within `max_bytes`).
 
@@ -192,12 +212,10 @@ def unpacked(path: Path, max_bytes: int) -> Path:
     kind = compression_of(path)
     if kind is None:
         return path
-    stat = path.stat()
-    target = path.with_name(f"{path.name}.{stat.st_size}-{stat.st_mtime_ns}.unpacked")
+    target = path.with_name(_unpacked_name(path))
     if target.exists():
         return target
-    for stale in path.parent.glob(f"{path.name}.*.unpacked"):
-        stale.unlink(missing_ok=True)
+    discard_unpacked(path)  # earlier versions' copies
     budget = Budget(max_bytes, f"the {'gzip' if kind == 'gzip' else 'ZIP'} file")
     chunks = (inflate(_read_file(path), _WBITS["gzip"], took=budget.took, gave=budget.gave) if kind == "gzip"
               else _zip_chunks(path, budget))

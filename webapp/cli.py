@@ -116,7 +116,7 @@ def web_command(host: str, port: int, threads: int | None, workers: int | None) 
 
 
 @main.command("worker")
-@click.option("--queues", "-q", multiple=True, help="Queues to work (default: all, delivery first).")
+@click.option("--queues", "-q", multiple=True, help="Queues to work (default: all; delivery first, other queues get a turn between delivery jobs).")
 @click.option("--burst", is_flag=True, help="Exit when the queues are empty.")
 def worker_command(queues: tuple[str, ...], burst: bool) -> None:
     """Run an RQ worker with the app context (REDIS_URL must be set)."""

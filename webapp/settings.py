@@ -6,6 +6,7 @@ A bad value fails fast with a message that names the variable.
 
 from __future__ import annotations
 
+import math
 import os
 import secrets
 from collections.abc import Callable, Mapping
@@ -28,9 +29,17 @@ def _float(value: str) -> float:
     return float(value)
 
 
+def _number(value: str, kind: type[int] | type[float], expected: str) -> Any:
+    """int() / float(), failing with what the setting expects rather than Python's "invalid literal"."""
+    try:
+        return kind(value)
+    except ValueError:
+        raise ValueError(expected) from None
+
+
 def _positive_float(value: str) -> float:
-    number = float(value)
-    if number <= 0:
+    number = _number(value, float, "must be a positive number")
+    if not 0 < number < math.inf:  # also refuses nan and inf
         raise ValueError("must be a positive number")
     return number
 
@@ -50,7 +59,7 @@ def _share(value: str) -> float:
 
 
 def _positive_int(value: str) -> int:
-    number = int(value)
+    number = _number(value, int, "must be a positive integer")
     if number <= 0:
         raise ValueError("must be a positive integer")
     return number
@@ -168,12 +177,22 @@ SETTINGS: tuple[Setting, ...] = (
             "Seconds before a platform request counts as timed out (and is retried)."),
     Setting("SHOPRELAY_DELIVERY_LEASE_SECONDS", "DELIVERY_LEASE_SECONDS", _positive_int, 300,
             "A worker's claim on events it is sending; when it dies, others take them after this long."),
+    Setting("SHOPRELAY_RETRY_BASE_SECONDS", "RETRY_BASE_SECONDS", _positive_float, 10.0,
+            "First wait before a failed delivery is tried again; it doubles with each attempt up to 1 h (±20 % "
+            "jitter), and is never shorter than the platform's Retry-After."),
     Setting("SHOPRELAY_MAX_ATTEMPTS", "MAX_ATTEMPTS", _positive_int, 8,
             "An event is dead-lettered only after at least this many attempts..."),
     Setting("SHOPRELAY_MAX_EVENT_AGE_HOURS", "MAX_EVENT_AGE_HOURS", _float, 72.0,
             "...and once it is older than this many hours."),
     Setting("SHOPRELAY_BREAKER_MINUTES", "BREAKER_MINUTES", _float, 30.0,
             "A destination failing continuously this long is paused with the reason."),
+    Setting("SHOPRELAY_SWEEP_SECONDS", "SWEEP_SECONDS", _positive_int, 60,
+            "Seconds between the scheduler's sweeps for due and stuck work: retries that came due, signals lost "
+            "with Redis, sync runs, replays and erasures whose worker died. Retries wait at most this long past their due time."),
+    Setting("SHOPRELAY_CHUNK_ATTEMPTS", "CHUNK_ATTEMPTS", _positive_int, 3,
+            "A replay or sync apply whose worker dies this many times at the same chunk (nothing committed in "
+            "between: a row that crashes or exhausts the worker) fails with that reason instead of being "
+            "resumed again."),
     Setting("SHOPRELAY_BULK_THRESHOLD", "BULK_THRESHOLD", _positive_int, 50,
             "Due events above which delivery switches to the platform's bulk endpoint."),
     Setting("SHOPRELAY_ABANDONED_CHECKOUT_MINUTES", "ABANDONED_CHECKOUT_MINUTES", _positive_int, 60,

@@ -35,6 +35,19 @@ class AppWorker(SimpleWorker):
             finally:
                 db.session.remove()
 
+    def reorder_queues(self, reference_queue: Any) -> None:
+        """Delivery comes first, but not twice in a row while other work waits. A delivery job runs up to its
+        time budget and queues its own follow-up while a backlog lasts, so with delivery always first a busy
+        destination (a replay, a backfill, a platform throttling) kept syncs, feed builds, erasures and imports
+        queued for as long as it lasted. After a delivery job sync, feeds and default get the next look, in
+        their own order; alerts stay after deliveries (a channel that does not answer never holds delivery up).
+        After any other job the priority order is back."""
+        if reference_queue.name == "delivery":
+            turn = {"delivery": 1, "alerts": 2}
+            self._ordered_queues = sorted(self.queues, key=lambda queue: turn.get(queue.name, 0))  # stable
+        else:
+            self._ordered_queues = self.queues[:]
+
     def subscribe(self) -> None:
         """RQ's command channel (stop, kill-horse), listened to with a 1 s poll instead of RQ's 60 s: stopping
         joins the listener thread without a timeout (redis-py), so a worker ending a burst run or shutting down

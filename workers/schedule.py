@@ -6,8 +6,9 @@ Every entry is idempotent to run twice, so a restarted scheduler or two overlapp
 from __future__ import annotations
 
 import importlib
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, replace
+from typing import Any
 
 from rq.cron import CronScheduler
 
@@ -22,10 +23,12 @@ class Periodic:
     cron: str | None = None     # cron expression (scheduler's local time)...
     interval: int | None = None  # ...or every N seconds
     timeout: int = 600
+    interval_setting: str | None = None  # the setting (config key) that replaces `interval` when set
 
 
 PERIODIC_JOBS: tuple[Periodic, ...] = (
-    Periodic("sweep", "workers.jobs.sweep.sweep_job", "delivery", interval=60),
+    # Due retries, lost signals, runs whose worker died: every SHOPRELAY_SWEEP_SECONDS (default 60).
+    Periodic("sweep", "workers.jobs.sweep.sweep_job", "delivery", interval=60, interval_setting="SWEEP_SECONDS"),
     Periodic("dispatch-syncs", "workers.jobs.sync.dispatch_due_syncs_job", "sync", interval=60),
     Periodic("abandoned-checkouts", "workers.jobs.checkouts.detect_abandoned_checkouts_job", "default",
              interval=300),
@@ -36,13 +39,21 @@ PERIODIC_JOBS: tuple[Periodic, ...] = (
     Periodic("catalogs-nightly", "workers.jobs.catalogs.nightly_catalogs_job", "sync", cron="15 3 * * *"),
     Periodic("catalogs-recover", "workers.jobs.catalogs.recover_catalogs_job", "sync", interval=300),
     # Window replays whose job was lost (a flushed Redis) or whose runner died go on from their cursor.
-    Periodic("replays-recover", "workers.jobs.replays.recover_replays_job", "default", interval=60),
+    Periodic("replays-recover", "workers.jobs.replays.recover_replays_job", "default", interval=60,
+             interval_setting="SWEEP_SECONDS"),
     # Erasures: settled once every destination answered its deletion request; lost runs go on from their cursor.
-    Periodic("erasures", "workers.jobs.erasures.recover_erasures_job", "default", interval=60),
+    Periodic("erasures", "workers.jobs.erasures.recover_erasures_job", "default", interval=60,
+             interval_setting="SWEEP_SECONDS"),
     Periodic("retention", "workers.jobs.retention.prune_job", "default", cron="45 3 * * *", timeout=3600),
     # Alerts: open and close incidents from what holds now, and sweep notices due (retries, lost signals).
     Periodic("alerts", "workers.jobs.alerts.evaluate_alerts_job", "alerts", interval=60, timeout=300),
 )
+
+
+def periodic_jobs(config: Mapping[str, Any]) -> tuple[Periodic, ...]:
+    """PERIODIC_JOBS with the intervals the operator's settings give (`interval_setting`)."""
+    return tuple(replace(job, interval=config[job.interval_setting])
+                 if job.interval_setting and config.get(job.interval_setting) else job for job in PERIODIC_JOBS)
 
 
 def resolve(path: str) -> Callable:
@@ -51,7 +62,7 @@ def resolve(path: str) -> Callable:
 
 
 def build_scheduler(redis_url: str, jobs: tuple[Periodic, ...] = PERIODIC_JOBS) -> CronScheduler:
-    scheduler = CronScheduler(connection=connect(redis_url), )
+    scheduler = CronScheduler(connection=connect(redis_url))
     for job in jobs:
         scheduler.register(resolve(job.func), job.queue, cron=job.cron, interval=job.interval,
                            job_timeout=job.timeout, result_ttl=600, failure_ttl=7 * 24 * 3600, name=job.name)
@@ -65,4 +76,4 @@ def run_scheduler(redis_url: str) -> None:
     from workers.watchdog import watch_workers
 
     watch_workers(current_app._get_current_object())  # type: ignore[attr-defined]
-    build_scheduler(redis_url).start()
+    build_scheduler(redis_url, periodic_jobs(current_app.config)).start()

@@ -16,7 +16,7 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
-from feeds.decompress import MAX_UNPACKED_BYTES, unpacked
+from feeds.decompress import MAX_UNPACKED_BYTES, discard_unpacked, unpacked
 from feeds.mapping import apply_mapping, column_names, defaults_from, detect_mapping
 from feeds.product import Product, RowProblem, SourceError, Unchanged, row_fingerprint
 from feeds.readers import (
@@ -114,13 +114,13 @@ def _module(kind: str) -> ModuleType:
         raise SourceError(f"unknown source kind {kind!r}; expected one of {', '.join(READER_KINDS)}") from None
 
 
-def _check_file(path: Path) -> Path:
+def _check_file(path: Path, max_bytes: int = MAX_UNPACKED_BYTES) -> Path:
     """The file to read: the source itself, or the content of a .gz / .zip source unpacked within the cap."""
     if not path.is_file():
         raise SourceError(f"source file {path.name} does not exist")
     if path.stat().st_size == 0:
         raise SourceError("the source file is empty")
-    plain = unpacked(path, MAX_UNPACKED_BYTES)
+    plain = unpacked(path, max_bytes)
     if plain != path and plain.stat().st_size == 0:
         raise SourceError("the compressed source file holds an empty file")
     return plain
@@ -128,7 +128,8 @@ def _check_file(path: Path) -> Path:
 
 def read_products(kind: str, path: Path, *, mapping: dict[str, str] | None = None,
                   options: dict[str, Any] | None = None,
-                  on_progress: ProgressCallback | None = None, known: KnownHash | None = None) -> ProductStream:
+                  on_progress: ProgressCallback | None = None, known: KnownHash | None = None,
+                  max_bytes: int = MAX_UNPACKED_BYTES) -> ProductStream:
     """Stream the source's products and per-row problems.
 
     Args:
@@ -139,11 +140,12 @@ def read_products(kind: str, path: Path, *, mapping: dict[str, str] | None = Non
         on_progress: called with (rows_read, rows_total or None) every PROGRESS_EVERY rows and at the end.
         known: for csv/json/xml, the stored fingerprint of a row by external id; a row whose raw
             values still match is yielded as `Unchanged` without being mapped (re-syncs skip the work).
+        max_bytes: the most a .gz / .zip source may unpack to (SHOPRELAY_SOURCE_MAX_BYTES).
 
     Raises SourceError (before or while iterating) when the file as a whole is unusable.
     """
     module = _module(kind)
-    path = _check_file(Path(path))
+    path = _check_file(Path(path), max_bytes)
     detected = module.detect_options(path, dict(options or {}))
     stats = ReadStats(on_progress=on_progress)
     if hasattr(module, "iter_products"):
@@ -185,10 +187,11 @@ def _mapped(module: ModuleType, path: Path, mapping: dict[str, str] | None, opti
         yield item
 
 
-def inspect_source(kind: str, path: Path, options: dict[str, Any] | None = None) -> SourceInspection:
+def inspect_source(kind: str, path: Path, options: dict[str, Any] | None = None, *,
+                   max_bytes: int = MAX_UNPACKED_BYTES) -> SourceInspection:
     """Columns, guessed mapping, the first 10 raw rows and detected options, for the mapping editor."""
     module = _module(kind)
-    path = _check_file(Path(path))
+    path = _check_file(Path(path), max_bytes)
     detected = module.detect_options(path, dict(options or {}))
     columns: dict[str, None] = dict.fromkeys(getattr(module, "header", lambda p, o: [])(path, detected))
     samples: list[dict[str, Any]] = []
@@ -209,9 +212,10 @@ def inspect_source(kind: str, path: Path, options: dict[str, Any] | None = None)
 
 
 def preview_products(kind: str, path: Path, *, mapping: dict[str, str] | None = None,
-                     options: dict[str, Any] | None = None, limit: int = 10) -> list[Product | RowProblem]:
+                     options: dict[str, Any] | None = None, limit: int = 10,
+                     max_bytes: int = MAX_UNPACKED_BYTES) -> list[Product | RowProblem]:
     """The first `limit` products/problems the mapping gives, so the user sees its effect before saving."""
-    stream = read_products(kind, path, mapping=mapping, options=options)
+    stream = read_products(kind, path, mapping=mapping, options=options, max_bytes=max_bytes)
     preview: list[Product | RowProblem] = []
     try:
         for item in stream:
@@ -224,6 +228,7 @@ def preview_products(kind: str, path: Path, *, mapping: dict[str, str] | None = 
 
 
 __all__ = [
-    "READER_KINDS", "ProductStream", "ReadStats", "SourceInspection", "defaults_from", "inspect_source",
+    "READER_KINDS", "ProductStream", "ReadStats", "SourceInspection", "defaults_from", "discard_unpacked",
+    "inspect_source",
     "preview_products", "read_products",
 ]

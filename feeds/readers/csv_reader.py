@@ -28,6 +28,9 @@ def detect_options(path: Path, options: dict[str, Any]) -> dict[str, Any]:
         with open_text(path, detected["encoding"]) as handle:
             sample = _read_sample(handle, path)
         detected["delimiter"] = sniff_delimiter(sample)
+    else:
+        with path.open("rb") as handle:  # an HTML page is refused even when the delimiter is given
+            _refuse_html(handle.read(64).decode("latin-1").removeprefix("\xef\xbb\xbf"))
     return detected
 
 
@@ -83,9 +86,13 @@ def _read_sample(handle: io.TextIOWrapper, path: Path) -> str:
         sample = handle.read(_SNIFF_BYTES)
     except UnicodeDecodeError as exc:
         raise SourceError(f"the start of {path.name} is not valid {handle.encoding} text: {exc.reason}") from None
-    if sample.lstrip()[:15].lower().startswith(("<!doctype html", "<html")):
-        raise SourceError("the file is an HTML page, not CSV (a login or error page instead of the export?)")
+    _refuse_html(sample)
     return sample
+
+
+def _refuse_html(head: str) -> None:
+    if head.lstrip()[:15].lower().startswith(("<!doctype html", "<html")):
+        raise SourceError("the file is an HTML page, not CSV (a login or error page instead of the export?)")
 
 
 def sniff_delimiter(sample: str) -> str:

@@ -40,7 +40,7 @@ def detect_options(path: Path, options: dict[str, Any]) -> dict[str, Any]:
 
 def _first_line_object(path: Path) -> Any:
     with path.open("rb") as handle:
-        for raw in _lines(handle):
+        for raw in bounded_lines(handle):
             line = raw.removeprefix(codecs.BOM_UTF8).strip()
             if line:
                 try:
@@ -145,14 +145,15 @@ def iter_items(path: Path, options: dict[str, Any], stats: Any = None) -> Iterat
             yield number, item
 
 
-def _lines(handle: Any) -> Iterator[bytes]:
-    """The file's lines, each at most MAX_LINE_BYTES (a longer one ends the read with the reason)."""
+def bounded_lines(handle: Any, *, holds: str = "one product (or one page of products)") -> Iterator[bytes]:
+    """The file's lines, each at most MAX_LINE_BYTES (a longer one ends the read with the reason); `holds` says
+    what one line should be, for that reason. Order imports read their JSON Lines with it too."""
     line_number = 0
     while raw := handle.readline(MAX_LINE_BYTES + 1):
         line_number += 1
         if len(raw) > MAX_LINE_BYTES:
             raise SourceError(f"line {line_number} is longer than {MAX_LINE_BYTES // (1024 * 1024)} MB; JSON Lines "
-                              f"hold one product (or one page of products) per line")
+                              f"hold {holds} per line")
         yield raw
 
 
@@ -166,7 +167,7 @@ def _raw_items(path: Path, options: dict[str, Any], stats: Any = None) -> Iterat
         return
     number = 0
     with path.open("rb") as handle:
-        for line_number, raw in enumerate(_lines(handle), start=1):
+        for line_number, raw in enumerate(bounded_lines(handle), start=1):
             line = raw.removeprefix(codecs.BOM_UTF8).strip() if line_number == 1 else raw.strip()
             if not line:
                 continue

@@ -38,7 +38,7 @@ def test_random_valid_orders_give_valid_klaviyo_payloads(api, db, change):
     from workers.delivery.engine import _outbound, build_adapter
 
     if not api.get("/api/v1/destinations").get_json()["destinations"]:
-        api.post("/api/v1/destinations", json={"name": "k", "kind": "klaviyo", "credentials": {"api_key": "pk"}})
+        api.post("/api/v1/destinations", json={"name": "k", "kind": "klaviyo", "credentials": {"api_key": "pk_test"}})
     order = make_order(id=change["id"], total=change["total"], status=change["status"],
                        fulfilled_at="2026-11-21T00:00:00Z", cancelled_at="2026-11-21T00:00:00Z",
                        refunded_at="2026-11-22T00:00:00Z")

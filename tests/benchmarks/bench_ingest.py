@@ -19,11 +19,7 @@ sqlite,postgresql).
 
 from __future__ import annotations
 
-import http.client
-import itertools
 import os
-import threading
-import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -40,6 +36,7 @@ from tests.benchmarks.bench_support import (
     free_port,
     make_app,
     order_body,
+    post_concurrently,
     print_table,
     ratio,
     scratch_folder,
@@ -77,31 +74,10 @@ class Run:
 
 def post_all(port: int, bodies: list[bytes], orders_each: int, clients: int, api_key: str = "") -> Run:
     """POST every body over `clients` keep-alive connections; anything but 202 counts as a failure."""
-    counter = itertools.count()
-    failures: list[str] = []
     headers = {"Content-Type": "application/json"}
     if api_key:
         headers["Authorization"] = f"Bearer {api_key}"
-
-    def work() -> None:
-        connection = http.client.HTTPConnection("127.0.0.1", port, timeout=300)
-        while (index := next(counter)) < len(bodies):
-            connection.request("POST", "/api/v1/orders", body=bodies[index], headers=headers)
-            response = connection.getresponse()
-            answer = response.read()
-            if response.status != 202:
-                failures.append(f"{response.status}: {answer[:300]!r}")
-        connection.close()
-
-    threads = [threading.Thread(target=work) for _ in range(clients)]
-    started = time.perf_counter()
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    seconds = time.perf_counter() - started
-    if failures:
-        print(f"{len(failures)} failed requests, first: {failures[0]}")
+    seconds, failures = post_concurrently(port, "/api/v1/orders", bodies, clients, headers, timeout=300)
     return Run(len(bodies), len(bodies) * orders_each, seconds, len(failures))
 
 

@@ -17,12 +17,8 @@ SHOPRELAY_BENCH_BACKENDS (default postgresql).
 
 from __future__ import annotations
 
-import http.client
-import itertools
 import json
 import os
-import threading
-import time
 from dataclasses import dataclass
 
 import pytest
@@ -37,6 +33,7 @@ from tests.benchmarks.bench_support import (
     flushed_redis,
     free_port,
     make_app,
+    post_concurrently,
     print_table,
     ratio,
     scratch_folder,
@@ -90,28 +87,7 @@ def batched(payloads: list[bytes], size: int) -> list[bytes]:
 
 def post_all(port: int, path: str, payloads: list[bytes], clients: int, per_request: int = 1) -> Run:
     """POST every body over `clients` keep-alive connections; anything but 202 counts as a failure."""
-    counter = itertools.count()
-    failures: list[str] = []
-
-    def work() -> None:
-        connection = http.client.HTTPConnection("127.0.0.1", port, timeout=120)
-        while (index := next(counter)) < len(payloads):
-            connection.request("POST", path, body=payloads[index], headers=HEADERS)
-            response = connection.getresponse()
-            answer = response.read()
-            if response.status != 202:
-                failures.append(f"{response.status}: {answer[:300]!r}")
-        connection.close()
-
-    threads = [threading.Thread(target=work) for _ in range(clients)]
-    started = time.perf_counter()
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    seconds = time.perf_counter() - started
-    if failures:
-        print(f"{len(failures)} failed requests, first: {failures[0]}")
+    seconds, failures = post_concurrently(port, path, payloads, clients, HEADERS)
     return Run(len(payloads) * per_request, seconds, len(failures), len(payloads))
 
 

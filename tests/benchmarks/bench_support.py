@@ -295,6 +295,38 @@ def order_body(orders: list[dict[str, Any]]) -> bytes:
 
 # -- figures --
 
+def post_concurrently(port: int, path: str, bodies: Sequence[bytes], clients: int, headers: dict[str, str],
+                      timeout: float = 120) -> tuple[float, list[str]]:
+    """POST every body over `clients` keep-alive connections: (seconds taken, failures); anything but 202 fails."""
+    import http.client
+    import itertools
+    import threading
+
+    counter = itertools.count()
+    failures: list[str] = []
+
+    def work() -> None:
+        connection = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
+        while (index := next(counter)) < len(bodies):
+            connection.request("POST", path, body=bodies[index], headers=headers)
+            response = connection.getresponse()
+            answer = response.read()
+            if response.status != 202:
+                failures.append(f"{response.status}: {answer[:300]!r}")
+        connection.close()
+
+    threads = [threading.Thread(target=work) for _ in range(clients)]
+    started = time.perf_counter()
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    seconds = time.perf_counter() - started
+    if failures:
+        print(f"{len(failures)} failed requests, first: {failures[0]}")
+    return seconds, failures
+
+
 def percentile(values: Sequence[float], share: float) -> float:
     """Nearest-rank percentile (share in 0..1); NaN when there are no values."""
     if not values:

@@ -28,6 +28,11 @@ from tests.processes import free_port, stop_process, wait_until
 REPO = Path(__file__).resolve().parents[2]
 ORDER_EVENTS = ["placed_order", "ordered_product", "fulfilled_order", "cancelled_order", "refunded_order"]
 LEASE_SECONDS = 6  # a killed worker's events come back after this long (default 300)
+# The sweep every 3 s (default 60) and retries from 1 s (default 10, doubling): what waited for a minute's sweep
+# or a 10-40 s backoff (scenario 2 drained 40 s after its load) comes due within seconds. The promises checked
+# are the same, Retry-After's the stricter for it: a 1 s backoff after a 429 asking for 3 s must wait the 3 s.
+SWEEP_SECONDS = 3
+RETRY_BASE_SECONDS = 1
 
 
 @dataclass
@@ -214,7 +219,16 @@ class Stack:
         return response.status_code, response.json() if response.content else None
 
     def wait_healthy(self, timeout: float) -> None:
-        wait_until(lambda: self.health()[0] == 200, timeout=timeout)
+        last: list[tuple[int, Any]] = []
+
+        def healthy() -> bool:
+            last[:] = [self.health()]
+            return last[0][0] == 200
+
+        try:
+            wait_until(healthy, timeout=timeout)
+        except AssertionError:
+            raise AssertionError(f"/healthz not green within {timeout:.0f} s; last answer: {last}") from None
 
     def wait_redis(self, timeout: float = 20) -> None:
         from redis import Redis
@@ -294,6 +308,7 @@ def _app_env(database_url: str, redis_url: str, instance: Path, settings: dict[s
     env.update({"DATABASE_URL": database_url, "REDIS_URL": redis_url, "SHOPRELAY_INSTANCE_PATH": str(instance),
                 "SECRET_KEY": "reliability-secret", "SHOPRELAY_ENCRYPTION_KEY": Fernet.generate_key().decode(),
                 "SHOPRELAY_LOG_LEVEL": "WARNING", "SHOPRELAY_DELIVERY_LEASE_SECONDS": str(LEASE_SECONDS),
+                "SHOPRELAY_SWEEP_SECONDS": str(SWEEP_SECONDS), "SHOPRELAY_RETRY_BASE_SECONDS": str(RETRY_BASE_SECONDS),
                 "SHOPRELAY_DELIVERY_TIMEOUT": "5", "SHOPRELAY_ALLOW_PRIVATE_URLS": "127.0.0.1,localhost",
                 "PYTHONPATH": str(REPO)})
     env.update({f"SHOPRELAY_{key.upper()}": value for key, value in settings.items()})

@@ -276,3 +276,16 @@ def test_request_and_attempt_rows_keep_awkward_text_and_missing_values(app, api,
     outcomes.record_many(destination_id, only_successes, {e.id: e for e in events}, [], RetryPolicy())
     assert db.session.scalar(sa.select(sa.func.count()).select_from(DeliveryRequest)
                              .where(DeliveryRequest.error.is_(None))) == 9
+
+
+def test_the_retry_base_comes_from_the_settings(app) -> None:  # noqa: ANN001
+    """SHOPRELAY_RETRY_BASE_SECONDS sets the first wait; it doubles from there (±20 % jitter)."""
+    import random
+
+    from workers.delivery.policy import RetryPolicy
+
+    app.config["RETRY_BASE_SECONDS"] = 1.0
+    policy = RetryPolicy.from_config()
+    assert policy.base_seconds == 1.0
+    assert 0.8 <= policy.backoff(1, rng=random.Random(1)) <= 1.2
+    assert 1.6 <= policy.backoff(2, rng=random.Random(1)) <= 2.4

@@ -34,8 +34,9 @@ def validate(model: type[M], data: Any) -> M:
 @contextmanager
 def state_conflicts(*fields: str) -> Iterator[None]:
     """A refusal that concerns only these fields is about what the server holds (an id that names nothing, a
-    slug already taken, a credential this destination's kind does not take), not about the body's shape, which
-    the OpenAPI document describes: 409, so a client knows the same body may succeed later."""
+    slug already taken), not about the body's shape, which the OpenAPI document describes: 409, so a client
+    knows the same body may succeed later. Only for fields whose every refusal is of that sort: where a field
+    can also be malformed (a destination's credentials), the service tells the two apart itself."""
     try:
         yield
     except ApiError as exc:

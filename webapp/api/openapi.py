@@ -120,7 +120,9 @@ STANDARD_ERRORS: list[tuple[int, str, Callable[[dict[str, Any]], bool]]] = [
      lambda operation: True),
     (404, "Nothing has this id", lambda operation: any(p["in"] == "path" for p in operation.get("parameters", []))),
     (409, "The body is valid but conflicts with what the server holds: an id that names nothing, a slug already "
-          "taken, a credential or event this destination's kind does not take, a run already going",
+          "taken, a run already going; on a destination's PATCH (its body does not carry the kind) a credential "
+          "another kind takes but the stored destination's kind does not (a name it has no use for, another "
+          "kind's key shape), an event or catalog it does not take",
      lambda operation: "requestBody" in operation),
     (413, "The body is larger than SHOPRELAY_API_MAX_BYTES", lambda operation: "requestBody" in operation),
     (422, "Invalid input; each entry's path names the field and its message says why (nothing was stored)",
@@ -150,6 +152,8 @@ LINKS: dict[tuple[str, str, int], list[tuple[str, str, str]]] = {
         ("post", "/destinations/{id}/retry"), ("post", "/destinations/{id}/replay"),
         ("get", "/destinations/{id}/catalog"))],
     ("post", "/destinations/{id}/replay", 202): [("get", "/replays/{id}", "$response.body#/id")],
+    ("delete", "/contacts/{email}", 202): [("get", "/erasures/{id}", "$response.body#/id"),
+                                           ("post", "/erasures/{id}/retry", "$response.body#/id")],
     ("post", "/alerts", 201): [(method, path, "$response.body#/id") for method, path in (
         ("get", "/alerts/{id}"), ("patch", "/alerts/{id}"), ("delete", "/alerts/{id}"))],
     ("post", "/orders", 202): [(method, path, "$response.body#/results/0/id") for method, path in (

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Blueprint, render_template, request
+from flask import Blueprint, current_app, render_template, request
+from flask.blueprints import BlueprintSetupState
 from flask_login import current_user
 
 from webapp.extensions import login_manager
@@ -21,6 +22,23 @@ def dashboard_blueprint(name: str, import_name: str, url_prefix: str | None = No
         return None
 
     return bp
+
+
+def allow_file_uploads(bp: Blueprint, *views: str) -> None:
+    """Source and order-import files may be far larger than an API body: these views of `bp` take up to
+    SHOPRELAY_SOURCE_MAX_BYTES (the saving code enforces it again with a clear error).
+
+    It must run before CSRF protection reads the form (that read enforces the cap), hence first in line.
+    """
+    endpoints = {f"{bp.name}.{view}" for view in views}
+
+    def raise_upload_cap() -> None:
+        if request.endpoint in endpoints:
+            request.max_content_length = current_app.config["SOURCE_MAX_BYTES"]
+
+    @bp.record_once
+    def register(state: BlueprintSetupState) -> None:
+        state.app.before_request_funcs.setdefault(None, []).insert(0, raise_upload_cap)
 
 
 def is_htmx() -> bool:

@@ -79,6 +79,8 @@ def show(contact_id: int):  # noqa: ANN201
     segment_rule = next((s.rule for s in SEGMENTS if s.name == contact.rfm_segment), None)
     merged_into = db.session.get(Contact, contact.merged_into_id) if contact.merged_into_id else None
     record = erasure.get_erasure(request.args["erasure"]) if request.args.get("erasure") else None
+    if record is None and contact.erased_at is not None:  # one that failed half-way stays in view until finished
+        record = erasure.failed_unfinished_of(contact.id)
     return render_page_or_partial(
         "contacts/show.html", "contacts/_show_body.html", contact=contact, merged=merged,
         consent=consent_state(contact), consent_deliveries=consent_deliveries(ids),
@@ -116,3 +118,24 @@ def erasure_status(erasure_id: str):  # noqa: ANN201
         abort(404)
     return render_template("contacts/_erasure.html", erasure=record,
                            destinations=erasure.destination_states(record))
+
+
+@bp.post("/erasures/<erasure_id>/retry")
+def retry_erasure(erasure_id: str):  # noqa: ANN201
+    """Finish a failed erasure from where it stopped (admins only, see security.roles); htmx gets the fragment."""
+    notice = error = None
+    try:
+        record = erasure.retry_erasure(erasure_id)
+        notice = f"Erasure {record.id} retried: it goes on from the {record.phase} phase where it stopped."
+    except LookupError:
+        abort(404)
+    except erasure.NotRetryable as exc:
+        error = str(exc)
+    record = erasure.get_erasure(erasure_id)
+    if not is_htmx():
+        flash(error or notice, "error" if error else "success")
+        if record is not None and record.contact_ids:
+            return redirect(url_for("contacts.show", contact_id=record.contact_ids[0], erasure=erasure_id))
+        return redirect(url_for("contacts.index"))
+    return render_template("contacts/_erasure.html", erasure=record, destinations=erasure.destination_states(record),
+                           notice=notice, retry_error=error)

@@ -52,8 +52,20 @@ def init_app(app: Flask) -> None:
             if exc.code == 413:
                 message = f"request body too large (limit {app.config['API_MAX_BYTES']} bytes)"
             return jsonify(errors=[{"path": "", "message": message}]), exc.code, kept_headers(exc)
+        description = too_large_text() if exc.code == 413 else exc.description
         return render_template("errors/error.html", code=exc.code, name=exc.name,
-                               description=exc.description), exc.code, kept_headers(exc)
+                               description=description), exc.code, kept_headers(exc)
+
+
+def too_large_text() -> str:
+    """Which cap a dashboard form met: file uploads take SHOPRELAY_SOURCE_MAX_BYTES, every other form the API's."""
+    from flask import current_app
+
+    limit = request.max_content_length or current_app.config["API_MAX_BYTES"]
+    setting = ("SHOPRELAY_SOURCE_MAX_BYTES" if limit == current_app.config["SOURCE_MAX_BYTES"]
+               else "SHOPRELAY_API_MAX_BYTES")
+    return (f"What you sent is larger than {limit:,} bytes, the most this shoprelay takes here ({setting}). "
+            "Nothing was stored.")
 
 
 def kept_headers(exc: HTTPException) -> list[tuple[str, str]]:

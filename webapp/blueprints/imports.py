@@ -4,13 +4,14 @@ from __future__ import annotations
 
 from flask import flash, redirect, render_template, request, url_for
 
-from webapp.blueprints.common import dashboard_blueprint, is_htmx
+from webapp.blueprints.common import allow_file_uploads, dashboard_blueprint, is_htmx
 from webapp.extensions import db
 from webapp.models import ImportRun
 from webapp.services.orders.import_uploads import queue_import, recent_imports, save_import_file
 from webapp.services.platform.progress import get_progress
 
 bp = dashboard_blueprint("imports", __name__, url_prefix="/imports")
+allow_file_uploads(bp, "upload")
 
 
 @bp.get("/")

@@ -32,6 +32,8 @@ def import_command(file: Path, historical: bool, batch_size: int) -> None:
             bar.update(current.position - bar.pos)
 
         run = run_import(run, file, batch_size=batch_size, on_progress=progress)
+    if run.status == "failed":
+        raise click.ClickException(f"Import #{run.id} failed: {run.error}")
     click.echo(f"Import #{run.id}: {run.imported} imported, {run.failed} invalid (of {run.total}).")
     for problem in run.problems[:20]:
         listed = problem.get("errors") or problem.get("warnings", [])

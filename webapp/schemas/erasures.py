@@ -28,7 +28,8 @@ class ErasureOut(_Out):
 
     id: str
     status: str = Field(description="queued | running (local cleaning, then waiting for the destinations) | "
-                                    "succeeded | failed")
+                                    "succeeded | failed (see `error`; a failed erasure whose local part is "
+                                    "unfinished is finished with POST /api/v1/erasures/{id}/retry)")
     phase: str = Field(description="orders | checkouts | events | loose (events tied to no contact) | rest | "
                                    "destinations (local data done)")
     total: int = Field(description="Orders and events to clean, counted when asked for")

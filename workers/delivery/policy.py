@@ -20,12 +20,13 @@ class RetryPolicy:
     @classmethod
     def from_config(cls) -> RetryPolicy:
         config = current_app.config
-        return cls(max_attempts=config["MAX_ATTEMPTS"],
+        return cls(base_seconds=config["RETRY_BASE_SECONDS"], max_attempts=config["MAX_ATTEMPTS"],
                    max_age=timedelta(hours=config["MAX_EVENT_AGE_HOURS"]),
                    breaker=timedelta(minutes=config["BREAKER_MINUTES"]))
 
     def backoff(self, attempts: int, retry_after: float | None = None, rng: random.Random | None = None) -> float:
-        """Seconds before the next try: 10 s doubling to 1 h, ±20 % jitter, never before Retry-After."""
+        """Seconds before the next try: SHOPRELAY_RETRY_BASE_SECONDS (10 s) doubling to 1 h, ±20 % jitter, never
+        before Retry-After."""
         rng = rng or random
         delay = min(self.base_seconds * (2 ** max(0, attempts - 1)), self.max_seconds)
         delay *= rng.uniform(0.8, 1.2)

@@ -163,15 +163,18 @@ def test_woocommerce_upload_sync_now_and_counts(logged_in, db, redis, worker) ->
     assert "<html" not in history and f"#{run.id}" in history
 
 
-def test_source_files_may_be_larger_than_an_api_body(app, logged_in, db) -> None:  # noqa: ANN001
-    app.config["MAX_CONTENT_LENGTH"] = 2000  # the API cap; source uploads have their own
+def test_source_and_import_files_may_be_larger_than_an_api_body(app, logged_in, db) -> None:  # noqa: ANN001
+    app.config["MAX_CONTENT_LENGTH"] = 2000  # the API cap; source and order-import uploads have their own
     rows = "id,title\n" + "".join(f"{i},Product number {i}\n" for i in range(500))
     assert _create(logged_in, upload=_upload(rows)).status_code == 302
     assert Path(_source(db).upload_path).stat().st_size == len(rows)
     token = csrf_token(logged_in, "/imports/")
-    other = logged_in.post("/imports/", data={"csrf_token": token, "file": _upload(rows, "orders.csv")},
-                           content_type="multipart/form-data")
-    assert other.status_code == 413
+    orders = "order_id,email,total\n" + "".join(f"o{i},c{i}@example.com,10\n" for i in range(200))
+    imported = logged_in.post("/imports/", data={"csrf_token": token, "file": _upload(orders, "orders.csv")},
+                              content_type="multipart/form-data")
+    assert imported.status_code == 302, imported.get_data(as_text=True)[:300]
+    other = logged_in.post(f"/sources/{_source(db).id}/sync", data={"csrf_token": token, "padding": "x" * 5000})
+    assert other.status_code == 413  # every other form keeps the API cap
 
 
 def test_form_errors_are_shown_next_to_fields(logged_in, db) -> None:  # noqa: ANN001

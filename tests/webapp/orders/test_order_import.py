@@ -88,3 +88,18 @@ def test_imported_records_get_the_same_link_and_phone_cleaning_as_the_api(runner
     assert stored.data["customer"]["phone"] == "+14155550123"
     run = db.session.scalar(sa.select(ImportRun))
     assert run.failed == 0 and [w["path"] for w in run.problems[0]["warnings"]][0] == "items.0.url"
+
+
+def test_a_refused_file_fails_the_command_with_its_reason(runner, db, tmp_path):
+    """A file refused as a whole (here: compressed, which imports do not take) ends the run failed, and the
+    command says why and exits non-zero rather than reporting an empty success."""
+    import gzip
+
+    path = tmp_path / "orders.jsonl"
+    path.write_bytes(gzip.compress((json.dumps(make_order(id="1")) + "\n").encode()))
+    result = runner.invoke(args=["orders", "import", str(path)])
+    assert result.exit_code != 0, result.output
+    assert "failed" in result.output and ("gzip" in result.output or "compressed" in result.output), result.output
+    run = db.session.scalars(sa.select(ImportRun)).one()
+    assert run.status == "failed" and run.error
+    assert db.session.scalar(sa.select(sa.func.count()).select_from(Order)) == 0

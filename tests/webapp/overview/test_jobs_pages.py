@@ -34,6 +34,13 @@ def test_page_lists_queues_periodic_jobs_and_missing_processes(logged_in) -> Non
     assert 'hx-trigger="every 5s"' in html
 
 
+def test_page_shows_the_configured_sweep_interval(app, logged_in) -> None:  # noqa: ANN001
+    app.config["SWEEP_SECONDS"] = 15
+    html = logged_in.get("/jobs/").get_data(as_text=True)
+    sweep = html[html.index("<strong>sweep</strong>"):]
+    assert "every 15s" in sweep[:600] or "every 15 s" in sweep[:600], sweep[:600]
+
+
 def test_htmx_poll_gets_the_live_sections_alone(logged_in) -> None:  # noqa: ANN001
     html = logged_in.get("/jobs/", headers=HTMX).get_data(as_text=True)
     assert "<html" not in html and html.strip().startswith('<div id="jobs-live"')

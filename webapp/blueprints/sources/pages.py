@@ -5,10 +5,9 @@ from __future__ import annotations
 from typing import Any
 
 from flask import abort, current_app, render_template, request
-from flask.blueprints import BlueprintSetupState
 
 from feeds.fetch import redact
-from webapp.blueprints.common import dashboard_blueprint, is_htmx, render_page_or_partial
+from webapp.blueprints.common import allow_file_uploads, dashboard_blueprint, is_htmx, render_page_or_partial
 from webapp.extensions import db
 from webapp.models import Source
 from webapp.services.catalog.source_forms import KIND_LABELS, credentials_summary
@@ -24,20 +23,7 @@ from webapp.services.catalog.source_queries import (
 from webapp.services.catalog.sources import latest_run
 
 bp = dashboard_blueprint("sources", __name__, url_prefix="/sources")
-UPLOAD_ENDPOINTS = ("sources.create", "sources.update")
-
-
-@bp.record_once
-def _allow_large_uploads(state: BlueprintSetupState) -> None:
-    """Source files may be far larger than an API body: raise the cap for the two upload views.
-
-    It must run before CSRF protection reads the form (that read enforces the cap), hence first in line.
-    """
-    def raise_upload_cap() -> None:
-        if request.endpoint in UPLOAD_ENDPOINTS:
-            request.max_content_length = current_app.config["SOURCE_MAX_BYTES"]
-
-    state.app.before_request_funcs.setdefault(None, []).insert(0, raise_upload_cap)
+allow_file_uploads(bp, "create", "update")
 
 
 @bp.app_template_global()

@@ -122,7 +122,8 @@ def mapping_view(source: Source, *, refresh: bool = False) -> MappingView:
     """Columns, detected and current mapping, sample rows; `error` set when the file cannot be read."""
     view = MappingView(source, mappable=source.kind in MAPPABLE_KINDS)
     try:
-        inspection = inspect_source(source.kind, preview_file(source, refresh=refresh), source.options or {})
+        inspection = inspect_source(source.kind, preview_file(source, refresh=refresh), source.options or {},
+                                    max_bytes=current_app.config["SOURCE_MAX_BYTES"])
     except SourceError as exc:
         view.error = str(exc)
         view.mapping = dict(source.mapping or {})
@@ -152,7 +153,8 @@ def preview(source: Source, mapping: Mapping[str, str] | None = None, *, refresh
     try:
         items = preview_products(source.kind, preview_file(source, refresh=refresh),
                                  mapping=active if source.kind in MAPPABLE_KINDS else None,
-                                 options=source.options or {}, limit=PREVIEW_ROWS)
+                                 options=source.options or {}, limit=PREVIEW_ROWS,
+                                 max_bytes=current_app.config["SOURCE_MAX_BYTES"])
     except SourceError as exc:
         result.error = str(exc)
         return result

@@ -10,6 +10,7 @@ from urllib.parse import unquote, urlsplit
 import sqlalchemy as sa
 from flask import current_app
 
+from feeds.readers import discard_unpacked
 from feeds.redaction import strip_userinfo
 from webapp.extensions import db
 from webapp.models import Source, SyncRun
@@ -28,21 +29,59 @@ def _check_schedule(schedule: str, timezone: str) -> None:
                              for message in problems])
 
 
-def _lift_url_credentials(data: SourceUpdate, stored: dict[str, Any] | None = None) -> None:
-    """Move user:password@ out of the location into the (encrypted) credentials: the location column, the API
+def lift_url_credentials(location: str, given: dict[str, Any] | None,
+                         stored: dict[str, Any] | None = None) -> tuple[str, dict[str, Any] | None]:
+    """The location without user:password@, and the credentials to encrypt instead: the location column, the API
     answer and every message carry the URL in plain text, so a password inside it would be shown everywhere.
-    Credentials given in the same request win; the URL's win over the stored ones (a header token is kept)."""
-    if not data.location:
-        return
-    parts = urlsplit(data.location)
+    Credentials `given` with it win; the URL's win over the `stored` ones (a header token is kept).
+
+    Raises ValueError when the location is not a URL urlsplit can read.
+    """
+    parts = urlsplit(location)
     if parts.username is None and parts.password is None:
-        return
-    given = data.credentials.model_dump(exclude_none=True) if data.credentials is not None else None
+        return location, given
     if given is None or not {"username", "password"} & set(given):
         from_url = {"username": unquote(parts.username or ""), "password": unquote(parts.password or "")}
         given = (dict(stored or {}) if given is None else given) | from_url
-    data.credentials = SourceCredentials(**given)
-    data.location = strip_userinfo(data.location)
+    return strip_userinfo(location), given
+
+
+def _lift_url_credentials(data: SourceUpdate, stored: dict[str, Any] | None = None) -> None:
+    if not data.location:
+        return
+    given = data.credentials.model_dump(exclude_none=True) if data.credentials is not None else None
+    location, credentials = lift_url_credentials(data.location, given, stored)
+    if location != data.location:
+        data.location, data.credentials = location, SourceCredentials(**(credentials or {}))
+
+
+def lift_stored_url_credentials(connection: sa.Connection) -> int:
+    """Move user:password@ out of every stored source location into its encrypted credentials, as saving the
+    source does now (versions before it kept them in the URL). Idempotent; returns how many sources changed.
+
+    Takes a Connection, not the session, so that the data migration (a7d2e4f1c013) runs it inside its own
+    transaction; it reads only the three columns it needs, so later columns of the model do not matter.
+    """
+    sources = sa.table("sources", sa.column("id", sa.Integer), sa.column("location", sa.Text),
+                       sa.column("credentials_encrypted", sa.Text))
+    rows = connection.execute(sa.select(sources.c.id, sources.c.location, sources.c.credentials_encrypted)
+                              .where(sources.c.location.like("%@%")).order_by(sources.c.id)).all()
+    moved = 0
+    for row in rows:
+        try:
+            stored = decrypt_json(row.credentials_encrypted)
+        except ValueError:
+            stored = {}  # saved under another key: the URL's credentials replace them, as on an edit
+        try:
+            location, credentials = lift_url_credentials(row.location, None, stored)
+        except ValueError:
+            continue  # not a URL (the sync says so); nothing to lift
+        if location == row.location:
+            continue
+        connection.execute(sa.update(sources).where(sources.c.id == row.id).values(
+            location=location, credentials_encrypted=encrypt_json(credentials) if credentials else None))
+        moved += 1
+    return moved
 
 
 def _stored_credentials(source: Source) -> dict[str, Any]:
@@ -99,7 +138,8 @@ def source_warnings(source: Source) -> list[dict[str, str]]:
 
 
 def save_upload(source: Source, filename: str, stream: Any) -> Path:
-    """Keep an uploaded source file under instance/uploads (the sync reads it from there)."""
+    """Keep an uploaded source file under instance/uploads (the sync reads it from there); the previous upload
+    and the unpacked copies of a compressed one go."""
     suffix = Path(filename).suffix.lower()[:10] or ".dat"
     path = Path(current_app.config["UPLOADS_DIR"]) / f"source-{source.id}-upload{suffix}"
     tmp = path.with_suffix(path.suffix + ".part")
@@ -107,17 +147,40 @@ def save_upload(source: Source, filename: str, stream: Any) -> Path:
         while chunk := stream.read(1 << 20):
             handle.write(chunk)
     tmp.replace(path)
+    discard_unpacked(path)  # copies of the file it replaced (the next read unpacks the new one)
+    previous = Path(source.upload_path) if source.upload_path else None
+    if previous is not None and previous.name != path.name and _in_uploads(previous):
+        previous.unlink(missing_ok=True)
+        discard_unpacked(previous)
     source.upload_path = str(path)
     source.content_digest = None
     db.session.commit()
     return path
 
 
+def _in_uploads(path: Path) -> bool:
+    return path.resolve().is_relative_to(Path(current_app.config["UPLOADS_DIR"]).resolve())
+
+
+def source_files(source_id: int) -> list[Path]:
+    """Every file the source left in the uploads folder: its upload, the last download, preview downloads, and
+    their unpacked copies (a .gz / .zip is read from one unpacked beside it) and half-written temporary files."""
+    uploads = Path(current_app.config["UPLOADS_DIR"])
+    if not uploads.is_dir():
+        return []
+    names = (f"source-{source_id}-", f"source-{source_id}.", f".source-{source_id}-", f".source-{source_id}.")
+    return sorted(path for path in uploads.iterdir() if path.name.startswith(names) and path.is_file())
+
+
 def delete_source(source: Source) -> None:
-    if source.upload_path:
-        Path(source.upload_path).unlink(missing_ok=True)
+    source_id, upload = source.id, source.upload_path
     db.session.delete(source)
     db.session.commit()
+    if upload and _in_uploads(Path(upload)):
+        Path(upload).unlink(missing_ok=True)
+        discard_unpacked(Path(upload))
+    for path in source_files(source_id):
+        path.unlink(missing_ok=True)
 
 
 def latest_run(source_id: int) -> SyncRun | None:

@@ -246,7 +246,8 @@ def _read_and_apply(run: SyncRun, source: Source, path: Path) -> Diff:
 
     index = stored_index(source.id)
     stream = read_products(source.kind, path, mapping=source.mapping, options=source.options or {},
-                           on_progress=progress, known=known_hash(index))
+                           on_progress=progress, known=known_hash(index),
+                           max_bytes=current_app.config["SOURCE_MAX_BYTES"])
     share = source.max_remove_share if source.max_remove_share is not None else \
         current_app.config["SYNC_MAX_REMOVE_SHARE"]
     try:

@@ -13,6 +13,7 @@ from __future__ import annotations
 import logging
 import os
 import re
+import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -50,6 +51,7 @@ CHUNK = 200
 ORDER_IDS_SENT = 1000  # order ids named in the deletion request (eSputnik deletes orders by id)
 ONSITE_KEYS = "shoprelay:onsite:anon:*"
 NO_ID = [-1]  # an IN list that matches nothing (a person with no contact left)
+SQLITE_PAUSE = 0.1  # between chunks on SQLite: the longest sleep of its busy handler (sqlite3.c, delays[])
 
 
 @dataclass
@@ -93,6 +95,14 @@ def count_rows(contact_ids: list[int]) -> int:
     return int(orders or 0) + int(events or 0)
 
 
+def give_way() -> None:
+    """SQLite: let the writers that queued behind a chunk in before the next one. A waiting writer retries every
+    SQLITE_PAUSE seconds at most (SQLite's busy handler), and chunks taken back to back kept orders, checkouts
+    and deliveries waiting for the whole erasure (seconds; past SHOPRELAY_DB_WAIT_SECONDS a 503)."""
+    if dialect_name() == "sqlite":
+        time.sleep(SQLITE_PAUSE)
+
+
 def run_chunk(erasure_id: str, work: Work) -> Erasure:
     """Clean one chunk of the current phase and record it, in one write transaction (SQLite's write lock
     taken first, like ingest's, so neither fails the other; webapp.services.platform.write_races)."""
@@ -127,10 +137,23 @@ def _chunk(erasure_id: str, work: Work) -> Erasure:
     return erasure
 
 
+def _orders_mine(work: Work) -> Any:
+    return Order.__table__.c.contact_id.in_(work.ids)
+
+
+def _checkouts_mine(work: Work) -> Any:
+    """The person's checkouts, and those carrying the address under a contact that moved on, as they stood when
+    the erasure was asked for."""
+    table = Checkout.__table__
+    return sa.or_(table.c.contact_id.in_(work.ids),
+                  sa.and_(table.c.email == work.email, table.c.updated_at <= work.asked_at))
+
+
 def _orders(work: Work, cursor: int) -> tuple[int, int | None, dict[str, int]]:
     table = Order.__table__
-    rows = db.session.execute(sa.select(table.c.id, table.c.data).where(
-        table.c.contact_id.in_(work.ids), table.c.id > cursor).order_by(table.c.id).limit(CHUNK)).all()
+    mine = _orders_mine(work)
+    page = _page(table, mine, cursor)
+    rows = _still_theirs(table, page, mine, table.c.data)
     for row in rows:
         work.values |= personal_values(row.data)
     pattern = work.pattern()
@@ -144,15 +167,17 @@ def _orders(work: Work, cursor: int) -> tuple[int, int | None, dict[str, int]]:
             events.c.order_id.in_([row.id for row in rows]),
             sa.or_(events.c.contact_id.is_(None), events.c.contact_id.not_in(work.ids)))).all()
         _clean_events(strays, pattern)
-    return len(rows), (rows[-1].id if len(rows) == CHUNK else None), {"orders": len(rows)}
+    return len(rows), _next(page), {"orders": len(rows)}
 
 
 def _checkouts(work: Work, cursor: int) -> tuple[int, int | None, dict[str, int]]:
+    """The person's checkouts, and checkouts that carry the address under a contact that moved on, as they
+    stood when the erasure was asked for: one sent again since belongs to the new contact (its contact and
+    `updated_at` say so) and is left alone."""
     table = Checkout.__table__
-    mine = sa.or_(table.c.contact_id.in_(work.ids),
-                  sa.and_(table.c.email == work.email, table.c.created_at <= work.asked_at))
-    rows = db.session.execute(sa.select(table.c.id, table.c.data).where(mine, table.c.id > cursor)
-                              .order_by(table.c.id).limit(CHUNK)).all()
+    mine = _checkouts_mine(work)
+    page = _page(table, mine, cursor)
+    rows = _still_theirs(table, page, mine, table.c.data)
     for row in rows:
         work.values |= personal_values(row.data)
     pattern = work.pattern()
@@ -160,15 +185,42 @@ def _checkouts(work: Work, cursor: int) -> tuple[int, int | None, dict[str, int]
         db.session.execute(sa.update(table).where(table.c.id == sa.bindparam("b_id")).values(
             email=None, data=sa.bindparam("b_data")),
             [{"b_id": row.id, "b_data": scrub_json_text(row.data, pattern)} for row in rows])
-    return 0, (rows[-1].id if len(rows) == CHUNK else None), {"checkouts": len(rows)}
+    return 0, _next(page), {"checkouts": len(rows)}
+
+
+def _page(table: sa.Table, mine: Any, cursor: int) -> list[int]:
+    """The ids of the next chunk past the cursor (read without locks: only the cursor moves by them)."""
+    return list(db.session.scalars(sa.select(table.c.id).where(mine, table.c.id > cursor)
+                                   .order_by(table.c.id).limit(CHUNK)))
+
+
+def _still_theirs(table: sa.Table, page: list[int], mine: Any, *columns: Any) -> list[Any]:
+    """The rows of the page that are still the person's, locked until the chunk commits. An order or checkout
+    of theirs sent again after the request moves to the new contact: on PostgreSQL (READ COMMITTED) a chunk
+    that read it before that commit and wrote after would put the scrubbed old row back over the new contact's
+    (and clean the new contact's events of it). Locked, the request waits for the chunk, or the chunk for the
+    request and then finds the row gone from `mine`. (SQLite: one writer at a time already.)"""
+    if not page:
+        return []
+    return db.session.execute(sa.select(table.c.id, *columns).where(table.c.id.in_(page), mine)
+                              .order_by(table.c.id).with_for_update()).all()
+
+
+def _next(page: list[int]) -> int | None:
+    """The cursor after a page: its last id, or None when it was the phase's last (a short page)."""
+    return page[-1] if len(page) == CHUNK else None
 
 
 def _events(work: Work, cursor: int) -> tuple[int, int | None, dict[str, int]]:
     events = Event.__table__
     rows = db.session.execute(sa.select(events.c.id, events.c.payload, events.c.last_error).where(
-        events.c.contact_id.in_(work.ids), events.c.id > cursor).order_by(events.c.id).limit(CHUNK)).all()
+        _events_mine(work), events.c.id > cursor).order_by(events.c.id).limit(CHUNK)).all()
     tally = _clean_events(rows, work.pattern())
     return len(rows), (rows[-1].id if len(rows) == CHUNK else None), tally
+
+
+def _events_mine(work: Work) -> Any:
+    return Event.__table__.c.contact_id.in_(work.ids)
 
 
 def _clean_events(rows: list[Any], pattern: re.Pattern[str] | None) -> dict[str, int]:
@@ -217,11 +269,12 @@ def clean_logs(event_ids: list[int], pattern: re.Pattern[str] | None) -> int:
 
 def _loose(work: Work, cursor: int) -> tuple[int, int | None, dict[str, int]]:
     """Events tied to no contact that still name the person (onsite activity of a visitor no contact matched,
-    back-in-stock requests): SCAN rows per chunk by id, the deletion requests themselves left alone."""
+    back-in-stock requests): SCAN rows per chunk by id, the deletion requests themselves left alone. Only
+    those written before the erasure was asked for: later ones are the new contact's (an address identified
+    onsite again before its first new order)."""
     events = Event.__table__
     rows = db.session.execute(sa.select(events.c.id, events.c.payload, events.c.last_error).where(
-        events.c.contact_id.is_(None), events.c.id > cursor, events.c.name != "contact_erased")
-        .order_by(events.c.id).limit(SCAN)).all()
+        _loose_mine(work), events.c.id > cursor).order_by(events.c.id).limit(SCAN)).all()
     pattern = work.pattern()
     mine = [row for row in rows if pattern is not None and pattern.search(json_text(row.payload))]
     tally = _clean_events(mine, pattern)
@@ -229,16 +282,25 @@ def _loose(work: Work, cursor: int) -> tuple[int, int | None, dict[str, int]]:
                                                              "requests": tally["requests"]}
 
 
+def _loose_mine(work: Work) -> Any:
+    events = Event.__table__
+    return sa.and_(events.c.contact_id.is_(None), events.c.name != "contact_erased",
+                   events.c.created_at <= work.asked_at)
+
+
 def _rest(work: Work, cursor: int) -> tuple[int, int | None, dict[str, int]]:
-    """Back-in-stock subscriptions of the person, import problems that quote them, the contacts once more."""
+    """Back-in-stock subscriptions of the person, import problems that quote them, the contacts once more; of
+    subscriptions and imports, those made before the erasure was asked for (later ones are the new contact's)."""
     pattern = work.pattern()
     subscriptions = BackInStockSubscription.__table__
     phones = [value for value in work.values if value.startswith("+")]
     removed = db.session.execute(sa.delete(subscriptions).where(sa.or_(
-        subscriptions.c.email == work.email, subscriptions.c.phone.in_(phones or [""])))).rowcount
+        subscriptions.c.email == work.email, subscriptions.c.phone.in_(phones or [""])),
+        subscriptions.c.created_at <= work.asked_at)).rowcount
     imports = ImportRun.__table__
     fixed = 0
-    for row in db.session.execute(sa.select(imports.c.id, imports.c.problems, imports.c.error)).all():
+    for row in db.session.execute(sa.select(imports.c.id, imports.c.problems, imports.c.error)
+                                  .where(imports.c.created_at <= work.asked_at)).all():
         problems, error = scrub_json_text(row.problems, pattern), scrub_text(row.error, pattern)
         if problems != row.problems or error != row.error:
             db.session.execute(sa.update(imports).where(imports.c.id == row.id)
@@ -249,14 +311,44 @@ def _rest(work: Work, cursor: int) -> tuple[int, int | None, dict[str, int]]:
 
 
 _PHASE_STEPS = {"orders": _orders, "checkouts": _checkouts, "events": _events, "loose": _loose, "rest": _rest}
+# What each phase cleans, as a failure reason names it (`describe_chunk`, `left_from`).
+PHASE_ROWS = {"orders": "orders", "checkouts": "checkouts", "events": "events with their delivery logs",
+              "loose": "events tied to no contact", "rest": "back-in-stock subscriptions and import problems"}
+
+
+def describe_chunk(phase: str, cursor: int, work: Work) -> str:
+    """The rows of the chunk an erasure would clean next, for a reason that names them (read without locks)."""
+    tables = {"orders": (Order.__table__, _orders_mine, CHUNK, "order"),
+              "checkouts": (Checkout.__table__, _checkouts_mine, CHUNK, "checkout"),
+              "events": (Event.__table__, _events_mine, CHUNK, "event"),
+              "loose": (Event.__table__, _loose_mine, SCAN, "event")}
+    if phase not in tables:
+        return f"the {phase} phase ({PHASE_ROWS.get(phase, phase)}, the contact rows)"
+    table, mine, size, noun = tables[phase]
+    ids = list(db.session.scalars(sa.select(table.c.id).where(mine(work), table.c.id > cursor)
+                                  .order_by(table.c.id).limit(size)))
+    after = f"the chunk after {noun} {cursor}" if cursor else "its first chunk"
+    if not ids:
+        return f"the {phase} phase's {PHASE_ROWS[phase]} after {noun} {cursor}"
+    return f"{noun}s {ids[0]}–{ids[-1]} of the {phase} phase ({after})"
+
+
+def left_from(phase: str) -> str:
+    """What an erasure stopped in `phase` has not cleaned yet: that phase's rows from its cursor and every later
+    phase's, then the import files and onsite identities."""
+    later = [PHASE_ROWS[name] for name in PHASES[PHASES.index(phase) + 1:]] if phase in PHASES else []
+    return ", ".join([f"its {PHASE_ROWS.get(phase, phase)} from that chunk on", *later,
+                      "uploaded import files and onsite identities"])
 
 
 # --- outside the database ---------------------------------------------------------------------------------
 
 def clean_files_and_identities(work: Work) -> dict[str, int]:
     """Uploaded import files (kept to resume an import) lose the person's values line by line (the line count
-    stays, so a resumed import keeps its place); onsite identities of the address are forgotten."""
-    return {"files": _clean_import_files(work), "identities": _forget_onsite(work.email, work.customer_ids)}
+    stays, so a resumed import keeps its place); onsite identities of the address are forgotten. Files uploaded
+    and browsers identified after the erasure was asked for are the new contact's and stay."""
+    return {"files": _clean_import_files(work),
+            "identities": forget_onsite(work.email, work.customer_ids, asked_at=work.asked_at)}
 
 
 def _clean_import_files(work: Work) -> int:
@@ -266,7 +358,7 @@ def _clean_import_files(work: Work) -> int:
         return 0
     cleaned = 0
     for path in sorted(folder.iterdir()):
-        if not path.is_file():
+        if not path.is_file() or path.stat().st_mtime > work.asked_at.timestamp():
             continue
         if not _mentions(path, pattern):
             continue
@@ -285,8 +377,14 @@ def _mentions(path: Path, pattern: re.Pattern[str]) -> bool:
         return any(pattern.search(line) for line in handle)
 
 
-def _forget_onsite(email: str, customer_ids: set[str]) -> int:
-    """Browser ids remembered for this person (Redis hashes of the onsite collector: email, customer id)."""
+def forget_onsite(email: str, customer_ids: set[str], *, asked_at: datetime) -> int:
+    """Browser ids remembered for this person (Redis hashes of the onsite collector: email, customer id).
+
+    The job forgets them first, before its chunks (a scan of Redis: never in the request), so the person's
+    browsers are nobody from then on, and looks again at its end (Redis may have been away); both spare the
+    browsers identified after `asked_at`: the new contact's. The collector stores when a browser last gave an
+    email or customer id (`identified_at`); for a browser stored before it did, the expiry it resets to
+    ANON_TTL on every claim tells roughly when."""
     url = current_app.config.get("REDIS_URL")
     if not url or not email:
         return 0
@@ -298,14 +396,34 @@ def _forget_onsite(email: str, customer_ids: set[str]) -> int:
 
     try:
         redis = connect(url)
-        doomed = [key for key, known in _hashes(redis, redis.scan_iter(match=ONSITE_KEYS, count=1000))
-                  if theirs(known)]
+        found = [(key, known) for key, known in _hashes(redis, redis.scan_iter(match=ONSITE_KEYS, count=1000))
+                 if theirs(known)]
+        doomed: list[bytes] = []
+        if found:
+            stamped = {key: float(known[b"identified_at"]) for key, known in found if known.get(b"identified_at")}
+            doomed = [key for key in stamped if stamped[key] < asked_at.timestamp()] + _identified_before(
+                redis, [key for key, _ in found if key not in stamped], asked_at)
         if doomed:
             redis.delete(*doomed)
         return len(doomed)
     except RedisError as exc:
         log.warning("erasure: onsite identities not checked (%s)", exc)
         return 0
+
+
+def _identified_before(redis: Any, keys: list[bytes], asked_at: datetime) -> list[bytes]:
+    """The browsers among `keys` whose identity was last given before `asked_at` (or that keep no expiry), read
+    from their expiry: for browsers stored without `identified_at`."""
+    from webapp.services.orders.onsite import ANON_TTL
+
+    if not keys:
+        return []
+    pipe = redis.pipeline(transaction=False)
+    for key in keys:
+        pipe.pttl(key)
+    since_ms = (utcnow() - asked_at).total_seconds() * 1000
+    return [key for key, left in zip(keys, pipe.execute(), strict=True)
+            if left < 0 or ANON_TTL * 1000 - left >= since_ms]
 
 
 def _hashes(redis: Any, keys: Iterable[bytes]) -> Iterable[tuple[bytes, dict[bytes, bytes]]]:

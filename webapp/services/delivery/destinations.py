@@ -10,9 +10,13 @@ import httpx
 
 from webapp.extensions import db
 from webapp.models import Destination, utcnow
-from webapp.schemas.destinations import DestinationCreate, DestinationUpdate
+from webapp.schemas.destinations import (
+    DestinationCreate,
+    DestinationUpdate,
+    credential_names,
+    credential_problem,
+)
 from webapp.schemas.errors import ApiError, problem
-from webapp.schemas.urls import http_url_problem
 from webapp.services.platform.crypto import decrypt_json, encrypt_json, redact
 from webapp.services.platform.jsonutil import iso
 from webapp.services.platform.outbound_http import outbound_client
@@ -30,34 +34,64 @@ def kinds() -> dict[str, Any]:
     return adapter_classes()
 
 
-def _check(kind: str, data: DestinationUpdate, credentials: dict[str, str] | None) -> None:
-    cls = adapter_class(kind)
-    errors = []
-    if credentials is not None:
-        for name in cls.credential_fields:
-            if not credentials.get(name):
-                errors.append(problem(["credentials", name], f"required for {cls.label}"))
-        unknown = sorted(set(credentials) - set(cls.credential_fields) - {"previous_secret"})
-        errors += [problem(["credentials", name], "unknown credential") for name in unknown]
-        url_problem = http_url_problem(credentials["url"]) if kind == "webhook" and credentials.get("url") else None
-        if url_problem:
-            errors.append(problem(["credentials", "url"], url_problem))
-        checker = getattr(cls, "credential_problems", None)  # e.g. a webhook's whsec_ secret must be base64
-        if checker is not None:  # only what this request gives: a stored secret is not judged again
-            given = {name: value for name, value in credentials.items() if name in (data.credentials or {})}
-            errors += [problem(["credentials", name], message) for name, message in checker(given).items()]
+def _problems(kind: str, data: DestinationUpdate, credentials: dict[str, str],
+              creating: bool) -> tuple[list[dict[str, str]], list[dict[str, str]]]:
+    """(invalid, conflicts): what no destination kind takes, which the OpenAPI document refuses in any body, and
+    what only `kind` refuses, which a PATCH body (it does not carry the kind) cannot show as wrong by itself."""
+    cls, takes = adapter_class(kind), credential_names()
+    invalid: list[dict[str, str]] = []
+    conflicts: list[dict[str, str]] = []
+    for name, value in (data.credentials or {}).items():
+        path = ["credentials", name]
+        owners = [other for other, names in takes.items() if name in names]
+        if not owners:
+            invalid.append(problem(path, f"unknown credential ({cls.label} takes: {', '.join(takes[kind])})"))
+        elif not value:  # blank (values are stripped): no kind takes it; leave a credential out to keep it
+            required = creating and name in cls.credential_fields
+            invalid.append(problem(path, f"required for {cls.label}" if required else "must not be empty"))
+        else:
+            found = {other: credential_problem(other, name, value) for other in owners}
+            if kind in found and found[kind] is None:
+                continue
+            fits_another = any(why is None for why in found.values())  # e.g. an eSputnik key on a Klaviyo one
+            if kind in found:
+                message = _checker_message(cls, name, value) or found[kind]
+            elif creating or fits_another:
+                message = f"{cls.label} does not take this credential (it takes: {', '.join(takes[kind])})"
+            else:
+                message = next(iter(found.values()))  # the shape every kind that takes it asks for
+            (conflicts if fits_another else invalid).append(problem(path, message))
+    given = data.credentials or {}
+    for name in cls.credential_fields:
+        if not credentials.get(name) and name not in given:  # on a PATCH: the stored one is there
+            (invalid if creating else conflicts).append(problem(["credentials", name], f"required for {cls.label}"))
     if data.catalog == "api" and kind == "esputnik":
-        errors.append(problem(["catalog"], "eSputnik takes no product data from shoprelay; leave the catalog off"))
+        conflicts.append(problem(["catalog"], "eSputnik takes no product data from shoprelay; leave the catalog off"))
     if data.events is not None:
         unsupported = [name for name in data.events if name not in cls.supported_events]
         if unsupported:
-            errors.append(problem(["events"], f"{cls.label} does not take: {', '.join(unsupported)}"))
-    if errors:
-        raise ApiError(422, errors)
+            conflicts.append(problem(["events"], f"{cls.label} does not take: {', '.join(unsupported)}"))
+    return invalid, conflicts
+
+
+def _checker_message(cls: Any, name: str, value: str) -> str | None:  # noqa: ANN401
+    checker = getattr(cls, "credential_problems", None)  # e.g. why a webhook's whsec_ secret is not base64
+    return checker({name: value}).get(name) if checker is not None else None
+
+
+def _check(kind: str, data: DestinationUpdate, credentials: dict[str, str], *, creating: bool) -> None:
+    """Refuse what the kind cannot take. A create's body names its kind, so its document says everything: 422.
+    An update's says only what no kind takes (422); what this destination's kind alone refuses is a conflict
+    with what the server holds (409), which the document states for a PATCH in words."""
+    invalid, conflicts = _problems(kind, data, credentials, creating)
+    if invalid or (creating and conflicts):
+        raise ApiError(422, invalid + conflicts)
+    if conflicts:
+        raise ApiError(409, conflicts)
 
 
 def create_destination(data: DestinationCreate) -> Destination:
-    _check(data.kind, data, data.credentials)
+    _check(data.kind, data, data.credentials, creating=True)
     cls = adapter_class(data.kind)
     limits = dict(cls.default_rate_limits)
     bulk = getattr(cls, "bulk_rate_limits", None) or {}
@@ -75,11 +109,9 @@ def create_destination(data: DestinationCreate) -> Destination:
 
 
 def update_destination(destination: Destination, data: DestinationUpdate) -> Destination:
-    credentials = None
-    if data.credentials is not None:
-        credentials = decrypt_json(destination.credentials_encrypted) | {
-            key: value for key, value in data.credentials.items() if value}
-    _check(destination.kind, data, credentials)
+    stored = decrypt_json(destination.credentials_encrypted)
+    _check(destination.kind, data, stored | (data.credentials or {}), creating=False)
+    credentials = None if data.credentials is None else stored | data.credentials
     empty = {"events": [], "settings": {}}  # null clears these back to "all events" / no settings
     for name in ("name", "base_url", "mode", "batch_interval_minutes", "events", "enabled", "settings", "catalog"):
         if name in data.model_fields_set:

@@ -19,7 +19,9 @@ The replay's record is a `replays` row (webapp/models/replays.py). Each chunk mo
 progress in the transaction that queues its events, with the row locked, so a chunk is queued exactly once
 whoever runs it (a request, the CLI, one or two workers) and wherever it dies. A replay of more than
 INLINE_LIMIT events runs as an RQ job; `recover` (a periodic job) hands a replay whose job was lost (a
-flushed Redis) or whose runner died to a new job, which goes on from the cursor.
+flushed Redis) or whose runner died to a new job, which goes on from the cursor; one whose runner died
+SHOPRELAY_CHUNK_ATTEMPTS times at the same cursor is failed with that reason instead (webapp.services.platform.
+row_jobs: a poison chunk would otherwise kill a worker every minute for ever).
 """
 
 from __future__ import annotations
@@ -33,7 +35,6 @@ from typing import Any
 
 import sqlalchemy as sa
 from flask import current_app
-from redis.exceptions import RedisError
 from sqlalchemy.dialects import postgresql, sqlite
 
 from webapp.extensions import db
@@ -51,9 +52,16 @@ from webapp.services.delivery.replay_windows import (  # noqa: F401 - the window
     window_json,
 )
 from webapp.services.orders.rollup import refresh_delivery_state
-from webapp.services.platform.job_heartbeats import silent_jobs
 from webapp.services.platform.jsonutil import iso
-from webapp.services.platform.row_jobs import enqueue_row_job, new_job_id
+from webapp.services.platform.row_jobs import (
+    Deaths,
+    chunk_attempts,
+    deaths_of,
+    enqueue_row_job,
+    gave_up,
+    lost_rows,
+    new_job_id,
+)
 from webapp.services.platform.statements import dialect_name
 
 log = logging.getLogger(__name__)
@@ -140,10 +148,11 @@ def start_replay(destination: Destination, window: ReplayWindow, *, run_here: bo
     return replay
 
 
-def hand_over(replay_id: str, previous_job_id: str | None) -> bool:
+def hand_over(replay_id: str, previous_job_id: str | None, deaths: Deaths | None = None) -> bool:
     """Give the rest of a replay to a new job (a worker stopping between chunks, or `recover` for a runner that
-    died). Only while the row still names `previous_job_id`, so two callers never both hand it over."""
-    job_id = new_job_id("replay")
+    died, with the deaths so far). Only while the row still names `previous_job_id`, so two callers never both
+    hand it over."""
+    job_id = new_job_id("replay", deaths)
     changed = db.session.execute(
         sa.update(Replay).where(Replay.id == replay_id, Replay.status.in_(ACTIVE),
                                 Replay.job_id.is_not_distinct_from(previous_job_id))
@@ -245,39 +254,55 @@ def recover(grace: timedelta = GRACE, stale: timedelta = STALE,
             wait: Callable[[float], None] = time.sleep) -> dict[str, int]:
     """Replays whose runner died go on in a new job from their cursor: a job neither waiting in its queue nor
     beating its heartbeat (lost with a flushed Redis, or its worker killed), or a request's or the CLI's run
-    without a committed chunk for `stale`. Runs periodically (workers/schedule.py)."""
-    from workers.queue import connect, get_queue
-
-    url = current_app.config.get("REDIS_URL")
-    if not url:
+    without a committed chunk for `stale`; after SHOPRELAY_CHUNK_ATTEMPTS deaths at one cursor it is failed.
+    Runs periodically (workers/schedule.py)."""
+    if not current_app.config.get("REDIS_URL"):
         return {}
-    now = utcnow()
-    active = db.session.execute(sa.select(Replay.id, Replay.status, Replay.job_id, Replay.created_at,
+    active = db.session.execute(sa.select(Replay.id, Replay.status, Replay.job_id, Replay.cursor, Replay.created_at,
                                           Replay.started_at, Replay.progressed_at)
                                 .where(Replay.status.in_(ACTIVE))).all()
     db.session.commit()
-
-    def quiet_since(row: Any) -> datetime:
-        return row.progressed_at or row.started_at or row.created_at
-
-    jobs = [row for row in active if row.job_id and quiet_since(row) <= now - grace]
-    lost = [row for row in active if not row.job_id and quiet_since(row) <= now - stale]
-    if jobs:
-        connection = connect(url)
-        try:
-            waiting = set(get_queue("default", connection).get_job_ids())
-            silent = silent_jobs(connection, [row.job_id for row in jobs if row.job_id not in waiting], wait)
-        except RedisError as exc:
-            log.warning("cannot look for lost replay jobs: %s", exc)
-            return {}
-        lost += [row for row in jobs if row.job_id in silent]
+    lost = lost_rows(active, "replay", grace, stale, wait)
+    if lost is None:
+        return {}
     counts = {"resumed": 0, "requeued": 0}
     for row in lost:
-        if hand_over(row.id, row.job_id):
+        deaths = deaths_of(row, str(row.cursor))
+        if row.status == "running" and deaths.count >= chunk_attempts():
+            if _give_up(row, deaths):
+                counts["failed"] = counts.get("failed", 0) + 1
+            continue
+        if hand_over(row.id, row.job_id, deaths):
             counts["resumed" if row.status == "running" else "requeued"] += 1
             log.warning("replay %s lost its runner (%s, job %s): handed to a new job", row.id, row.status,
                         row.job_id)
     return counts
+
+
+def _give_up(row: Any, deaths: Deaths) -> bool:
+    """Fail a replay whose worker died `deaths.count` times at the same chunk (a poison event, or one the worker
+    runs out of memory on), instead of killing workers for ever; what earlier chunks queued stays queued."""
+    replay = db.session.get(Replay, row.id)
+    if replay is None:
+        return False
+    ids = db.session.scalars(
+        sa.select(EVENTS.c.id).where(*in_window(replay.destination_id, _window_of(replay)), ~pruned(),
+                                     EVENTS.c.id > replay.cursor, EVENTS.c.id <= replay.last_id)
+        .order_by(EVENTS.c.id).limit(CHUNK)).all()
+    rows = f"events {ids[0]}–{ids[-1]} (the chunk after event {replay.cursor})" if ids \
+        else f"the events after event {replay.cursor}"
+    kept = (f"the {replay.done:,} events queued before stay queued, the other {max(replay.total - replay.done, 0):,}"
+            " were not; replay from there once the cause is found")
+    reason = gave_up(deaths, rows, kept)
+    failed = db.session.execute(
+        sa.update(Replay).where(Replay.id == row.id, Replay.status.in_(ACTIVE),
+                                Replay.job_id.is_not_distinct_from(row.job_id))
+        .values(status="failed", error=reason[:1000], finished_at=utcnow())
+        .execution_options(synchronize_session=False)).rowcount
+    db.session.commit()
+    if failed:
+        log.error("replay %s: %s", row.id, reason)
+    return bool(failed)
 
 
 def _copy_with_new_ids(ids: list[int], replay_id: str, now: datetime) -> int:

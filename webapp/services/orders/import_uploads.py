@@ -11,6 +11,7 @@ import sqlalchemy as sa
 from flask import current_app
 from redis.exceptions import RedisError
 
+from feeds.decompress import compression_of
 from webapp.extensions import db
 from webapp.models import ImportRun
 from webapp.services.orders.imports import start_or_resume
@@ -20,6 +21,8 @@ ALLOWED = (".jsonl", ".ndjson", ".json", ".csv")
 
 
 def save_import_file(filename: str, stream: IO[bytes]) -> Path:
+    """Keep the upload under instance/uploads/imports; ValueError("file: ...") for one the import cannot read
+    (wrong kind, empty, compressed, over SHOPRELAY_SOURCE_MAX_BYTES), before a run is queued for it."""
     suffix = Path(filename).suffix.lower()
     if suffix not in ALLOWED:
         raise ValueError(f"file: use JSON Lines (.jsonl) or CSV (.csv), not {suffix or 'a file without extension'}")
@@ -27,16 +30,34 @@ def save_import_file(filename: str, stream: IO[bytes]) -> Path:
     folder.mkdir(parents=True, exist_ok=True)
     tmp = folder / "upload.part"
     digest = hashlib.sha256()
+    max_bytes = int(current_app.config["SOURCE_MAX_BYTES"])
+    written = 0
     with tmp.open("wb") as handle:
         while chunk := stream.read(1 << 20):
+            written += len(chunk)
+            if written > max_bytes:
+                break
             digest.update(chunk)
             handle.write(chunk)
-    if tmp.stat().st_size == 0:
+    problem = _refused(tmp, written, max_bytes)
+    if problem:
         tmp.unlink()
-        raise ValueError("file: the uploaded file is empty")
+        raise ValueError(f"file: {problem}")
     path = folder / f"{digest.hexdigest()[:16]}{suffix}"  # same content, same file: resuming finds it
     tmp.replace(path)
     return path
+
+
+def _refused(path: Path, size: int, max_bytes: int) -> str | None:
+    if size == 0:
+        return "the uploaded file is empty"
+    if size > max_bytes:
+        return f"the file is larger than the {max_bytes / (1024 * 1024):g} MB cap (SHOPRELAY_SOURCE_MAX_BYTES)"
+    compression = compression_of(path)
+    if compression is not None:
+        return (f"the file is {'a ZIP archive' if compression == 'zip' else 'gzip-compressed'}; imports read plain "
+                f"JSON Lines or CSV: unpack it and upload the file inside")
+    return None
 
 
 def queue_import(path: Path, historical: bool) -> ImportRun:

@@ -7,16 +7,19 @@ crash between a batch's commit and the position update duplicates nothing.
 
 from __future__ import annotations
 
-import csv
+import codecs
 import hashlib
-import json
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+import orjson
 import sqlalchemy as sa
 from flask import current_app
 
+from feeds.decompress import MAX_UNPACKED_BYTES, compression_of
+from feeds.product import SourceError
+from feeds.readers import csv_reader, json_reader
 from webapp.extensions import db
 from webapp.models import ImportRun, utcnow
 from webapp.schemas.canonical.input_warnings import clean_canonical
@@ -27,6 +30,7 @@ from webapp.services.orders.ingest import ingest_orders
 MAX_PROBLEMS = 200
 CSV_ORDER_FIELDS = ("status", "placed_at", "currency", "total", "subtotal", "tax", "shipping",
                     "fulfilled_at", "cancelled_at", "refunded_at", "refunded_amount", "reason")
+MAX_ORDER_ITEMS = 10_000  # CSV rows (line items) of one order; more is a file whose rows are not grouped by order
 MONEY = {"total", "subtotal", "tax", "shipping", "refunded_amount", "discount_value", "item_price",
          "item_total"}
 
@@ -54,34 +58,74 @@ def start_or_resume(path: Path, historical: bool = True) -> ImportRun:
     return run
 
 
-def read_records(path: Path) -> Iterator[Any]:
-    """Canonical order dicts from .jsonl/.ndjson/.json (one object per line) or .csv (one row per line item)."""
+def read_records(path: Path, *, max_bytes: int = MAX_UNPACKED_BYTES) -> Iterator[Any]:
+    """Canonical order dicts from .jsonl/.ndjson/.json (one object per line) or .csv (one row per line item).
+
+    Read with the catalog readers' limits (feeds/readers), in bounded memory: a file over `max_bytes`
+    (SHOPRELAY_SOURCE_MAX_BYTES), a compressed file, a JSON line over 64 MB, a CSV line over 16 million characters,
+    a field over 8 MB, a header over 5,000 columns or broken CSV quoting end the read with a SourceError that
+    names the problem; a line that is not JSON, or nests deeper than 32 levels, is one invalid record.
+    """
+    _check_import_file(path, max_bytes)
     if path.suffix.lower() == ".csv":
         yield from _csv_orders(path)
         return
-    with path.open("r", encoding="utf-8-sig") as handle:
-        for number, line in enumerate(handle, start=1):
-            if line.strip():
-                try:
-                    yield json.loads(line)
-                except json.JSONDecodeError as exc:
-                    yield {"__invalid__": f"line {number}: not valid JSON ({exc.msg})"}
+    with path.open("rb") as handle:
+        for number, raw in enumerate(json_reader.bounded_lines(handle, holds="one order"), start=1):
+            line = (raw.removeprefix(codecs.BOM_UTF8) if number == 1 else raw).strip()
+            if not line:
+                continue
+            try:
+                record = orjson.loads(line)
+            except orjson.JSONDecodeError as exc:
+                yield {"__invalid__": f"line {number}: not valid JSON ({exc.msg})"}
+                continue
+            if isinstance(record, dict | list) and json_reader.too_deep(record):
+                yield {"__invalid__": f"line {number}: nests objects or arrays more than {json_reader.MAX_DEPTH} "
+                                      f"levels deep; an order is never that deep"}
+                continue
+            yield record
+
+
+def _check_import_file(path: Path, max_bytes: int) -> None:
+    """Refuse, with the reason, a file the readers would not read: too large, compressed, UTF-16."""
+    if not path.is_file():
+        raise SourceError(f"the import file {path.name} does not exist (deleted after the upload?)")
+    size = path.stat().st_size
+    if size > max_bytes:
+        raise SourceError(f"the file is {size / (1024 * 1024):.1f} MB, more than the {max_bytes / (1024 * 1024):g} MB "
+                          f"cap (SHOPRELAY_SOURCE_MAX_BYTES)")
+    compression = compression_of(path)
+    if compression is not None:
+        raise SourceError(f"the file is {'a ZIP archive' if compression == 'zip' else 'gzip-compressed'}; imports "
+                          f"read plain JSON Lines or CSV: unpack it and import the file inside")
+    with path.open("rb") as handle:
+        head = handle.read(2)
+    if head in (codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE) and path.suffix.lower() != ".csv":
+        raise SourceError("the file is UTF-16 text; JSON Lines must be UTF-8: save it as UTF-8")
 
 
 def _csv_orders(path: Path) -> Iterator[dict[str, Any]]:
-    """Rows of one order are consecutive and share `id`; order fields come from its first row."""
-    with path.open(newline="", encoding="utf-8-sig") as handle:
-        current: dict[str, Any] | None = None
-        for row in csv.DictReader(handle):
-            row = {key.strip(): (value.strip() if isinstance(value, str) else value) for key, value in row.items()
-                   if key}
-            if current is None or row.get("id") != current["id"]:
-                if current is not None:
-                    yield current
-                current = _csv_order(row)
-            current["items"].append(_csv_item(row))
-        if current is not None:
-            yield current
+    """Rows of one order are consecutive and share `id`; order fields come from its first row. An order of more
+    than MAX_ORDER_ITEMS rows is one invalid record (its rows are not kept: memory stays bounded)."""
+    options = csv_reader.detect_options(path, {"delimiter": ","})  # encoding; NUL bytes, ZIP, HTML refused
+    current: dict[str, Any] | None = None
+    for line, header, values in csv_reader.iter_records(path, options):
+        row = {name.strip(): value.strip() for name, value in zip(header, values, strict=False)}
+        if current is None or row.get("id") != current["id"]:
+            if current is not None:
+                yield current
+            current = _csv_order(row)
+        if "__invalid__" in current:
+            continue
+        if len(current["items"]) >= MAX_ORDER_ITEMS:
+            current = {"id": current["id"], "__invalid__": (
+                f"line {line}: order {current['id']!r} has more than {MAX_ORDER_ITEMS:,} rows (line items); "
+                f"the rows of one order must follow one another, and no order is that large")}
+            continue
+        current["items"].append(_csv_item(row))
+    if current is not None:
+        yield current
 
 
 def _number(value: str | None) -> Any:
@@ -125,8 +169,8 @@ def _csv_item(row: dict[str, str]) -> dict[str, Any]:
     return item
 
 
-def count_records(path: Path) -> int:
-    return sum(1 for _ in read_records(path))
+def count_records(path: Path, *, max_bytes: int = MAX_UNPACKED_BYTES) -> int:
+    return sum(1 for _ in read_records(path, max_bytes=max_bytes))
 
 
 # Orders per write transaction: ingest writes ~1,200 orders/s in batches, so 100 hold SQLite's write lock for
@@ -136,13 +180,20 @@ BATCH_SIZE = 100
 
 def run_import(run: ImportRun, path: Path, *, batch_size: int = BATCH_SIZE,
                on_progress: Callable[[ImportRun], None] | None = None) -> ImportRun:
-    """Import from `run.position` on; every batch commits with its progress."""
-    run.status, run.error = "running", None
-    run.total = run.total or count_records(path)
+    """Import from `run.position` on; every batch commits with its progress.
+
+    A file the readers refuse (too large, a line over the limits, broken CSV) ends the run "failed" with the
+    reason in `run.error` and is returned, as a sync's SourceError is; the counting pass finds it before any
+    order is written. Any other exception fails the run and propagates.
+    """
+    max_bytes = int(current_app.config["SOURCE_MAX_BYTES"])
+    run.status, run.error, run.finished_at = "running", None, None  # a refused file's earlier run had finished
     db.session.commit()
     batch: list[Any] = []
     try:
-        for index, record in enumerate(read_records(path)):
+        run.total = run.total or count_records(path, max_bytes=max_bytes)
+        db.session.commit()
+        for index, record in enumerate(read_records(path, max_bytes=max_bytes)):
             if index < run.position:
                 continue
             order = _validate(record, index, run)
@@ -153,6 +204,11 @@ def run_import(run: ImportRun, path: Path, *, batch_size: int = BATCH_SIZE,
                 batch = []
         _flush(run, batch, run.total, on_progress)
         run.status, run.finished_at = "succeeded", utcnow()
+    except SourceError as exc:
+        db.session.rollback()
+        run.status, run.error, run.finished_at = "failed", str(exc), utcnow()
+        db.session.commit()
+        return run
     except Exception as exc:
         db.session.rollback()
         run.status, run.error = "failed", f"{type(exc).__name__}: {exc}"

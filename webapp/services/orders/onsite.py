@@ -9,6 +9,7 @@ attach it to a profile.
 
 from __future__ import annotations
 
+import time
 import uuid
 from dataclasses import dataclass
 from typing import Any
@@ -73,8 +74,9 @@ def queue_identity(pipe: Any, anonymous_id: str, claim: Identity) -> None:
     key = _key(anonymous_id)
     pipe.hgetall(key)
     fields: dict[str, str] = {}
-    if claim.email or claim.customer_id:
-        fields |= {"email": claim.email or "", "customer_id": claim.customer_id or ""}
+    if claim.email or claim.customer_id:  # when: an erasure spares browsers identified after it was asked for
+        fields |= {"email": claim.email or "", "customer_id": claim.customer_id or "",
+                   "identified_at": f"{time.time():.3f}"}
     if claim.kx:
         fields["kx"] = claim.kx
     if fields:

@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
+from flask import current_app
 from redis import Redis
 from redis.exceptions import RedisError
 from rq import Worker
@@ -18,7 +19,7 @@ from rq.job import Job
 from rq.results import Result
 
 from workers.queue import QUEUE_NAMES, get_queue
-from workers.schedule import PERIODIC_JOBS, Periodic
+from workers.schedule import Periodic, periodic_jobs
 
 SCHEDULER_ALIVE_WITHIN = timedelta(minutes=2)
 FAILED_JOBS_SHOWN = 50
@@ -191,7 +192,7 @@ def periodic_rows(connection: Redis, schedulers: list[CronScheduler]) -> list[Pe
     """Each declared periodic job with its last enqueue (RQ's per-name history) and next run."""
     registered = {cron_job.name: cron_job for scheduler in schedulers for cron_job in scheduler.get_jobs()}
     rows = []
-    for periodic in PERIODIC_JOBS:
+    for periodic in periodic_jobs(current_app.config):
         last_run = status = None
         newest = get_cron_job_ids(periodic.name, connection, 0, 0)
         if newest:

@@ -19,3 +19,12 @@ def silent_jobs(connection: Redis, job_ids: list[str], wait: Callable[[float], N
         wait(HEARTBEAT_SECONDS + 1)
         silent = {job_id for job_id in silent if not job_alive(connection, job_id)}
     return silent
+
+
+def started_jobs(connection: Redis, job_ids: list[str]) -> set[str]:
+    """The job ids whose RQ record says a worker started them: a silent one of these died (a worker killed
+    mid-job), while one without a record (a flushed Redis) or never started was only lost, not killed."""
+    from rq.job import Job
+
+    jobs = Job.fetch_many(job_ids, connection=connection) if job_ids else []
+    return {job.id for job in jobs if job is not None and job.started_at is not None}

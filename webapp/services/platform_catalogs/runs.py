@@ -1,8 +1,10 @@
 """Reconcile runs: at most one queued or running per destination, requested when the catalog is switched on
-(full), nightly (full), after every sync (the changes), or by hand; recovered when their worker died."""
+(full), nightly (full), after every sync (the changes), or by hand; recovered when their worker died, but not
+for ever: SHOPRELAY_CHUNK_ATTEMPTS deaths at the same point (phase and products done) fail the run."""
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import time
 from collections.abc import Callable
@@ -15,6 +17,7 @@ from redis.exceptions import RedisError
 from webapp.extensions import db
 from webapp.models import CatalogReconcile, Destination, utcnow
 from webapp.services.platform.job_heartbeats import silent_jobs
+from webapp.services.platform.row_jobs import Deaths, chunk_attempts, deaths_in, died_again, gave_up
 
 log = logging.getLogger(__name__)
 JOB_RECONCILE = "workers.jobs.catalogs.reconcile_catalog_job"
@@ -66,12 +69,15 @@ def catalog_switched(destination: Destination, before: str) -> None:
         request_reconcile(destination, "enabled", full=True)
 
 
-def enqueue(run: CatalogReconcile) -> None:
+def enqueue(run: CatalogReconcile, deaths: Deaths | None = None) -> None:
+    """Queue the run's job; a job handed over after its worker died carries the deaths so far in its id."""
     from workers.queue import connect
     from workers.queue import enqueue as enqueue_job
 
     url = current_app.config.get("REDIS_URL")
     run.job_id = f"catalog-{run.id}-{int(utcnow().timestamp())}"
+    if deaths is not None:
+        run.job_id += f"-died{deaths.count}at{deaths.at}"
     db.session.commit()
     if not url:
         return
@@ -123,11 +129,34 @@ def recover(grace: timedelta = GRACE, wait: Callable[[float], None] = time.sleep
     for run in candidates:
         if run.job_id and (run.job_id in waiting or run.job_id not in silent):
             continue
+        deaths = deaths_in(run.job_id)
+        if run.status == "running":  # its worker died there; a queued run's job was only lost (nothing ran)
+            deaths = died_again(deaths, _position(run))
+            if deaths.count >= chunk_attempts():
+                _give_up(run, deaths)
+                counts["failed"] = counts.get("failed", 0) + 1
+                continue
         counts["resumed" if run.status == "running" else "requeued"] += 1
         log.warning("catalog reconcile %s lost its job (%s): queued again", run.id, run.status)
-        enqueue(run)
+        enqueue(run, deaths)
     for destination in catalog_destinations():
         if last_run(destination.id) is None:
             request_reconcile(destination, "enabled", full=True)
             counts["started"] += 1
     return counts
+
+
+def _position(run: CatalogReconcile) -> str:
+    """Where a run stood (its phase and how many products it had done), short enough for a job id."""
+    return hashlib.sha256(f"{run.phase}:{run.done}".encode()).hexdigest()[:10]
+
+
+def _give_up(run: CatalogReconcile, deaths: Deaths) -> None:
+    """Fail a run whose worker died `deaths.count` times at the same point, instead of killing workers for ever."""
+    where = f"{run.phase or 'its start'} (after {run.done:,} of {run.total or 0:,} products)"
+    run.status, run.finished_at = "failed", utcnow()
+    run.error = gave_up(deaths, where, "what earlier jobs sent stays at the platform and in the ledger, so the next "
+                        "reconcile (nightly, after a sync, or Reconcile now) goes on from there once the cause "
+                        "is found")[:1000]
+    db.session.commit()
+    log.error("catalog reconcile %s: %s", run.id, run.error)
