@@ -91,3 +91,38 @@ def test_delivery_counters_start_from_the_rows_already_stored(tmp_path):
     assert counters["events:delivered"][0] == 2 and abs(counters["events:delivered"][1] - 3.2) < 0.01
     assert counters["events:skipped"][0] == 1
     assert counters["latency:0"][0] == 1 and counters["latency:4"][0] == 1  # 0.2 s <= 0.25; 3 s <= 5
+
+
+def test_channels_that_took_every_event_take_job_failed_too(tmp_path):
+    """A channel saved with every event of its day meant "everything": the upgrade adds job_failed; a channel
+    that chose some keeps its choice; the downgrade takes it out again."""
+    import json
+
+    from flask_migrate import downgrade as downgrade_to
+    from flask_migrate import upgrade as upgrade_to
+
+    earlier = ["destination_paused", "dead_letters", "sync_failed", "sync_held", "feed_held", "feed_stale",
+               "worker_down", "scheduler_down"]
+    app = create_app({"INSTANCE_PATH": str(tmp_path / "inst"), "DATABASE_URL": f"sqlite:///{tmp_path / 'c.db'}",
+                      "SECRET_KEY": "x"})
+    with app.app_context():
+        from webapp.extensions import db
+
+        upgrade_to(directory=MIGRATIONS, revision="a7d2e4f1c013")
+        with db.engine.begin() as connection:
+            for channel_id, events in ((1, earlier), (2, ["sync_failed", "worker_down"])):
+                connection.execute(sa.text(
+                    "INSERT INTO alert_channels (id, name, url_encrypted, url_hint, service, events, enabled, "
+                    "created_at, updated_at) VALUES (:id, 'c', 'x', 'json://h', 'json', :events, 1, "
+                    "'2026-01-01', '2026-01-01')"), {"id": channel_id, "events": json.dumps(events)})
+
+        def stored() -> dict[int, list[str]]:
+            with db.engine.connect() as connection:
+                return {row.id: json.loads(row.events) for row in connection.execute(
+                    sa.text("SELECT id, events FROM alert_channels ORDER BY id"))}
+
+        upgrade_to(directory=MIGRATIONS)
+        assert stored() == {1: [*earlier, "job_failed"], 2: ["sync_failed", "worker_down"]}
+        downgrade_to(directory=MIGRATIONS, revision="a7d2e4f1c013")
+        assert stored() == {1: earlier, 2: ["sync_failed", "worker_down"]}
+        db.engine.dispose()

@@ -10,7 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field, WithJsonSchema, field_validat
 from webapp.schemas.json_types import HOST, NOT_BLANK, JsonBool
 
 ALERT_EVENTS = ("destination_paused", "dead_letters", "sync_failed", "sync_held", "feed_held", "feed_stale",
-                "worker_down", "scheduler_down")
+                "worker_down", "scheduler_down", "job_failed")
 
 _URL_HELP = ("An Apprise URL (mailto://user:pass@example.com?to=ops@example.com, slack://TokenA/TokenB/TokenC, "
              "msteams://…, discord://…, tgram://…, json://host/path for a generic JSON webhook, …). Write-only: "
@@ -104,7 +104,8 @@ class IncidentOut(_Out):
     id: int
     kind: str = Field(description="One of the channel events: " + ", ".join(ALERT_EVENTS) + ".")
     kind_label: str
-    subject: str = Field(description='What it is about: "destination:3", "source:2", "feed:5" or "instance".')
+    subject: str = Field(description='What it is about: "destination:3", "source:2", "feed:5", "erasure:<id>", '
+                                     '"replay:destination:3", "catalog:destination:3" or "instance".')
     severity: str = Field(description="error | warning")
     title: str
     detail: str = Field(description="The likely cause.")

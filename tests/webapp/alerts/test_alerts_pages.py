@@ -7,6 +7,7 @@ import sqlalchemy as sa
 
 from tests.conftest import csrf_token
 from webapp.models import AlertChannel, Destination
+from webapp.schemas.alerts import ALERT_EVENTS
 from webapp.services.alerts.incidents import evaluate
 from webapp.services.alerts.sending import send_all_due
 from webapp.services.delivery.destinations import pause_destination, resume_destination
@@ -45,7 +46,7 @@ def test_needs_a_login(client):
 
 def test_add_edit_test_and_delete_a_channel(logged_in, db, receiver):
     form = logged_in.get("/alerts/new").get_data(as_text=True)
-    assert form.count('type="checkbox" name="events"') == 8
+    assert form.count('type="checkbox" name="events"') == len(ALERT_EVENTS)
     bad = _post(logged_in, "/alerts/new", {"name": "Ops", "url": "nonsense://x", "events": ["destination_paused"],
                                            "enabled": "1"})
     assert bad.status_code == 422

@@ -1,6 +1,6 @@
 """What is wrong right now, read from the state shoprelay already keeps: paused destinations, dead-lettered
-events, the latest finished sync of each source and build of each feed, feed fetches, and the liveness of
-workers and the scheduler in RQ's registries.
+events, the latest finished sync of each source and build of each feed, feed fetches, long work that ended failed
+(erasures, replays, catalog reconciles), and the liveness of workers and the scheduler in RQ's registries.
 
 Each problem is a Condition keyed by (kind, subject); incidents.py opens and closes incidents from them. All
 of it is a handful of indexed queries (destinations, sources and feeds number in the tens).
@@ -16,8 +16,20 @@ import sqlalchemy as sa
 from flask import current_app
 
 from webapp.extensions import db
-from webapp.models import Destination, Event, Feed, FeedBuild, FeedFetch, Source, SyncRun
+from webapp.models import (
+    CatalogReconcile,
+    Destination,
+    Erasure,
+    Event,
+    Feed,
+    FeedBuild,
+    FeedFetch,
+    Replay,
+    Source,
+    SyncRun,
+)
 from webapp.schemas.alerts import ALERT_EVENTS
+from webapp.services.contacts.erasure import error_without_person
 from webapp.services.overview.runtime_status import RuntimeStatus, runtime_status
 
 KINDS = ALERT_EVENTS  # the contract's event names, one kind of incident each
@@ -25,9 +37,12 @@ KIND_LABELS = {
     "destination_paused": "Destination paused", "dead_letters": "Dead letters appeared",
     "sync_failed": "Sync failed", "sync_held": "Sync held back", "feed_held": "Feed build held back or failed",
     "feed_stale": "Feed no longer fetched", "worker_down": "No worker running", "scheduler_down": "Scheduler silent",
+    "job_failed": "Erasure, replay or catalog reconcile failed",
 }
 LIVENESS_KINDS = frozenset({"worker_down", "scheduler_down"})
 _FINISHED = ("succeeded", "failed", "held")
+_JOB_FINISHED = ("succeeded", "failed")  # replays and reconciles: queued | running | succeeded | failed
+ERASURES_SHOWN = 200  # failed erasures still holding personal data: a handful at any time, the newest first
 
 
 @dataclass(frozen=True)
@@ -35,7 +50,7 @@ class Condition:
     """One problem as seen now: what, since when, the likely cause, what it means, where it is fixed."""
 
     kind: str
-    subject: str  # "destination:3", "source:2", "feed:5", "instance"
+    subject: str  # "destination:3", "source:2", "feed:5", "erasure:<id>", "replay:destination:3", "instance"
     title: str
     detail: str  # the likely cause, in the words of the part that failed
     impact: str  # what it means while it lasts
@@ -181,6 +196,84 @@ def feed_stale(now: datetime) -> list[Condition]:
     return found
 
 
+def jobs_failed(now: datetime) -> list[Condition]:
+    """job_failed: long work that ended failed with no one watching it: an erasure that still holds personal data,
+    the newest finished replay or catalog reconcile of a destination (a run in progress does not end the
+    problem: its outcome does)."""
+    return failed_erasures() + failed_replays() + failed_reconciles()
+
+
+def failed_erasures() -> list[Condition]:
+    """Failed erasures whose `pending_values` remain: the person's data from where they stopped is still stored
+    (ix_erasures_status_created; a retry makes them queued, their end clears the values)."""
+    rows = db.session.execute(sa.select(Erasure.id, Erasure.error, Erasure.contact_ids, Erasure.pending_values,
+                                        Erasure.phase, Erasure.finished_at, Erasure.created_at)
+                              .where(Erasure.status == "failed", Erasure.pending_values.is_not(None))
+                              .order_by(Erasure.created_at.desc()).limit(ERASURES_SHOWN)).all()
+    found = []
+    for row in rows:
+        # The contact page shows the erasure with its Retry button; one that found no contact has only its fragment.
+        path = (f"/contacts/{row.contact_ids[0]}?erasure={row.id}" if row.contact_ids
+                else f"/contacts/erasures/{row.id}")
+        found.append(Condition(
+            "job_failed", f"erasure:{row.id}", "An erasure failed: personal data is still stored",
+            error_without_person(row.error or f"erasure {row.id} failed", row.pending_values),
+            f"The person's personal data from the {row.phase} phase on stays stored here, and the deletion requests "
+            "to the platforms keep naming the person, until the erasure is finished.",
+            path, "Find the cause, then Retry the erasure", since=row.finished_at or row.created_at))
+    return found
+
+
+def _newest_finished(model: type[Replay] | type[CatalogReconcile], *order: sa.ColumnElement) -> sa.ScalarSelect:
+    """The id of the destination's newest finished row, newest first through its (destination_id, ...) index."""
+    return (sa.select(model.id).where(model.destination_id == Destination.id, model.status.in_(_JOB_FINISHED))
+            .order_by(*order).limit(1).correlate(Destination).scalar_subquery())
+
+
+def _failed_newest(model: type[Replay] | type[CatalogReconcile], newest: sa.ScalarSelect,
+                   *where: sa.ColumnElement) -> list[tuple[str, Replay | CatalogReconcile]]:
+    """(destination name, row) for each enabled destination whose newest finished row failed: one read of the
+    destinations with a LIMIT 1 lookup each, then those rows by primary key."""
+    names = {row_id: name for name, row_id in db.session.execute(
+        sa.select(Destination.name, newest).where(Destination.enabled.is_(True), *where)) if row_id is not None}
+    if not names:
+        return []
+    rows = db.session.scalars(sa.select(model).where(model.id.in_(list(names)), model.status == "failed")
+                              .order_by(model.destination_id)).all()
+    return [(names[row.id], row) for row in rows]
+
+
+def failed_replays() -> list[Condition]:
+    """The newest finished replay of an enabled destination failed (ix_replays_dest_created)."""
+    newest = _newest_finished(Replay, Replay.created_at.desc(), Replay.id.desc())
+    found = []
+    for name, replay in _failed_newest(Replay, newest):
+        found.append(Condition(
+            "job_failed", f"replay:destination:{replay.destination_id}", f"A replay to {name} failed",
+            replay.error or f"replay {replay.id} failed",
+            f"The events of its window after the point where it stopped ({replay.done:,} of {replay.total:,} "
+            "queued again) were not sent again: the platform may still be missing them.",
+            f"/destinations/{replay.destination_id}#replay-panel", "Find the cause, then replay the window again",
+            since=replay.finished_at or replay.created_at))
+    return found
+
+
+def failed_reconciles() -> list[Condition]:
+    """The newest finished catalog reconcile of an enabled destination whose catalog is kept by the API failed
+    (ix_catalog_reconciles_dest). Switching the catalog off ends the problem."""
+    newest = _newest_finished(CatalogReconcile, CatalogReconcile.id.desc())
+    found = []
+    for name, run in _failed_newest(CatalogReconcile, newest, Destination.catalog == "api"):
+        found.append(Condition(
+            "job_failed", f"catalog:destination:{run.destination_id}", f"The catalog reconcile of {name} failed",
+            run.error or f"catalog reconcile {run.id} failed",
+            "The platform's catalog may differ from the store's (products, prices, stock) until a reconcile "
+            "succeeds: what earlier jobs sent stays there.",
+            f"/destinations/{run.destination_id}#catalog-panel", "Find the cause, then reconcile the catalog again",
+            since=run.finished_at or run.created_at))
+    return found
+
+
 def liveness(runtime: RuntimeStatus) -> list[Condition]:
     """worker_down / scheduler_down from RQ's registries. With Redis unreachable neither can be told (and
     nothing runs): no condition rather than a guess."""
@@ -211,4 +304,5 @@ _DETECTORS: dict[str, Callable[[datetime], list[Condition]]] = {
     "sync_held": syncs,
     "feed_held": feed_builds,
     "feed_stale": feed_stale,
+    "job_failed": jobs_failed,
 }

@@ -35,6 +35,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import logging
+import re
 import secrets
 import time
 from collections.abc import Callable
@@ -230,7 +231,8 @@ def run_erasure(erasure_id: str, *, on_chunk: Callable[[Erasure], None] | None =
         raise
     except Exception as exc:
         db.session.rollback()
-        _set(erasure_id, status="failed", error=f"{type(exc).__name__}: {exc}"[:500], finished_at=utcnow())
+        _set(erasure_id, status="failed", finished_at=utcnow(),
+             error=error_without_person(f"{type(exc).__name__}: {exc}", erasure.pending_values)[:500])
         raise
     finish_if_answered(erasure_id)
     return get_erasure(erasure_id) or erasure
@@ -240,6 +242,21 @@ def _work_of(erasure: Erasure) -> steps.Work:
     values = decrypt_json(erasure.pending_values)
     return steps.Work(erasure.contact_ids, values.get("email", ""), set(values.get("values", [])),
                       erasure.created_at, set(values.get("customer_ids", [])))
+
+
+def error_without_person(text: str, pending_values: str | None) -> str:
+    """An erasure's error as it is stored, shown and sent to alert channels: without a database error's statement
+    and parameters, and with any of the person's own values masked (an exception message may quote what it was
+    given: a PostgreSQL DETAIL line, a value in a parse error)."""
+    text = text.split("\n[SQL:", 1)[0].split("\n[parameters:", 1)[0]
+    try:
+        values = decrypt_json(pending_values)
+    except ValueError:  # another instance key: nothing to compare with, the database's words are already cut
+        return text
+    personal = [values.get("email"), *values.get("values", []), *values.get("customer_ids", [])]
+    for value in sorted({str(v) for v in personal if v and len(str(v)) >= 3}, key=len, reverse=True):
+        text = re.sub(re.escape(value), "[REDACTED]", text, flags=re.IGNORECASE)
+    return text
 
 
 def _set(erasure_id: str, **values: Any) -> None:
