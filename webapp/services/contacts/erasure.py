@@ -118,6 +118,10 @@ def start_erasure(email: str, requested_by: str = "api", *, run_here: bool = Fal
     if not created:
         return erasure
     _signal(touched)
+    # At once, not in the job: a page view from the person's browser between the request and the job's start
+    # would otherwise be recorded under the address just erased (and sent on to the platforms).
+    steps.forget_onsite(email, set(decrypt_json(erasure.pending_values).get("customer_ids", [])),
+                        asked_at=erasure.created_at)
     if inline:
         return run_erasure(erasure.id, on_chunk=on_chunk)
     enqueue_row_job("erasure", erasure.id, JOB_ERASE, erasure.job_id, JOB_TIMEOUT)
@@ -215,9 +219,6 @@ def run_erasure(erasure_id: str, *, on_chunk: Callable[[Erasure], None] | None =
     _set(erasure_id, status="running", started_at=erasure.started_at or utcnow())
     work = _work_of(erasure)
     try:
-        # First the browsers remembered as the person (a Redis scan: in the job, never in the request), so their
-        # page views are nobody's from now on; browsers identified after the request are the new contact's.
-        steps.forget_onsite(work.email, work.customer_ids, asked_at=work.asked_at)
         while erasure.local_done_at is None:
             if should_stop is not None and should_stop():
                 return get_erasure(erasure_id) or erasure

@@ -380,9 +380,9 @@ def _mentions(path: Path, pattern: re.Pattern[str]) -> bool:
 def forget_onsite(email: str, customer_ids: set[str], *, asked_at: datetime) -> int:
     """Browser ids remembered for this person (Redis hashes of the onsite collector: email, customer id).
 
-    The job forgets them first, before its chunks (a scan of Redis: never in the request), so the person's
-    browsers are nobody from then on, and looks again at its end (Redis may have been away); both spare the
-    browsers identified after `asked_at`: the new contact's. The collector stores when a browser last gave an
+    The request forgets them at once, so the person's browsers are nobody from then on (a scan of the onsite
+    keys: it grows with the browsers remembered, see the README); the job looks again at its end (Redis may have
+    been away then) and spares the browsers identified after `asked_at`: the new contact's. The collector stores when a browser last gave an
     email or customer id (`identified_at`); for a browser stored before it did, the expiry it resets to
     ANON_TTL on every claim tells roughly when."""
     url = current_app.config.get("REDIS_URL")
