@@ -9,7 +9,7 @@ import sqlalchemy as sa
 from tests.factories import make_order
 from webapp.models import Erasure, Order, utcnow
 from webapp.services.contacts import erasure as erasures
-from webapp.services.contacts import erasure_steps
+from webapp.services.contacts import erasure_recovery, erasure_steps
 
 EMAIL = "many.orders@example.org"
 
@@ -36,7 +36,7 @@ def test_a_lost_erasure_resumes_from_its_cursor_in_a_new_job(app, api, db, worke
     from workers.queue import connect
 
     connect(app.config["REDIS_URL"]).delete("rq:queue:default")  # its job is gone with the worker
-    assert erasures.recover(wait=lambda seconds: None)["resumed"] == 1
+    assert erasure_recovery.recover(wait=lambda seconds: None)["resumed"] == 1
     worker(["default"])
     done = erasures.get_erasure(record.id)
     assert done.status == "succeeded" and done.done == done.total == 7, (done.__dict__)

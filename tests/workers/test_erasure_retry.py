@@ -20,7 +20,7 @@ from tests.workers.test_erasure import CANARY_EMAIL, _canary_order, _traces
 from webapp.models import Erasure, Event, Order
 from webapp.schemas.erasures import ErasureOut
 from webapp.services.contacts import erasure as erasures
-from webapp.services.contacts import erasure_steps
+from webapp.services.contacts import erasure_outside, erasure_recovery, erasure_steps
 from webapp.services.platform.row_jobs import Deaths, deaths_in
 from workers.queue import connect, get_queue
 
@@ -48,7 +48,7 @@ def _died(db, record: Erasure) -> None:  # noqa: ANN001
 
 
 def _recover() -> dict[str, int]:
-    return erasures.recover(grace=timedelta(0), wait=_no_wait)
+    return erasure_recovery.recover(grace=timedelta(0), wait=_no_wait)
 
 
 # --- the count and the retry rules, both databases, no processes ------------------------------------------
@@ -68,7 +68,7 @@ def test_recover_fails_an_erasure_whose_runner_died_at_the_same_chunk(app, api, 
     get_queue("default", redis).empty()  # a flushed Redis loses the queued job: requeued, not a death
     assert _recover() == {"finished": 0, "resumed": 1}
     assert deaths_in(erasures.get_erasure(record.id).job_id) == Deaths("orders_0", 2)
-    work = erasures._work_of(erasures.get_erasure(record.id))
+    work = erasures.work_of(erasures.get_erasure(record.id))
     erasure_steps.run_chunk(record.id, work)  # a chunk commits: it got further, the next death is the first
     _died(db, record)
     assert _recover() == {"finished": 0, "resumed": 1}
@@ -106,25 +106,25 @@ def test_the_retry_rules(app, api, db, redis, worker) -> None:  # noqa: ANN001
     _orders(api, 3)
     record = erasures.start_erasure(CANARY_EMAIL)
     with pytest.raises(LookupError):
-        erasures.retry_erasure("nope")
-    with pytest.raises(erasures.NotRetryable, match=f"^erasure {record.id} is queued: only a failed erasure"):
-        erasures.retry_erasure(record.id)
+        erasure_recovery.retry_erasure("nope")
+    with pytest.raises(erasure_recovery.NotRetryable, match=f"^erasure {record.id} is queued: only a failed erasure"):
+        erasure_recovery.retry_erasure(record.id)
     db.session.execute(sa.update(Erasure).values(status="failed", error="OperationalError: boom"))
     db.session.commit()
     get_queue("default", redis).empty()
-    assert erasures.retry_erasure(record.id).status == "queued"
-    with pytest.raises(erasures.NotRetryable, match="is queued"):  # twice: the first one runs
-        erasures.retry_erasure(record.id)
+    assert erasure_recovery.retry_erasure(record.id).status == "queued"
+    with pytest.raises(erasure_recovery.NotRetryable, match="is queued"):  # twice: the first one runs
+        erasure_recovery.retry_erasure(record.id)
     worker(["default"])
     done = erasures.get_erasure(record.id)
     assert (done.status, done.done, done.total, done.error) == ("succeeded", 3, 3, None)
     assert _traces(db) == []
-    with pytest.raises(erasures.NotRetryable, match="succeeded: there is nothing left to retry"):
-        erasures.retry_erasure(record.id)
+    with pytest.raises(erasure_recovery.NotRetryable, match="succeeded: there is nothing left to retry"):
+        erasure_recovery.retry_erasure(record.id)
     db.session.execute(sa.update(Erasure).values(status="failed", error="Hooks: HTTP 400"))
     db.session.commit()  # what a refused deletion leaves: the local part done, the request scrubbed
-    with pytest.raises(erasures.NotRetryable, match="after its local part was done"):
-        erasures.retry_erasure(record.id)
+    with pytest.raises(erasure_recovery.NotRetryable, match="after its local part was done"):
+        erasure_recovery.retry_erasure(record.id)
 
 
 @both_databases
@@ -143,7 +143,7 @@ def test_a_failure_after_the_last_chunk_is_retried_too(app, api, db, redis, work
     upload = imports / "orders-2026.jsonl"
     upload.write_text(f'{{"id": "x1", "customer": {{"email": "{CANARY_EMAIL}"}}}}\n')
     os.utime(upload, (time.time() - 60, time.time() - 60))  # uploaded before the request
-    real = erasure_steps._clean_import_files
+    real = erasure_outside._clean_import_files
     calls = []
 
     def failing_once(work):  # noqa: ANN001, ANN202 - a disk error on the first pass
@@ -152,14 +152,14 @@ def test_a_failure_after_the_last_chunk_is_retried_too(app, api, db, redis, work
             raise OSError("No space left on device")
         return real(work)
 
-    monkeypatch.setattr(erasure_steps, "_clean_import_files", failing_once)
+    monkeypatch.setattr(erasure_outside, "_clean_import_files", failing_once)
     record = erasures.start_erasure(CANARY_EMAIL)
     worker(["default"])
     failed = erasures.get_erasure(record.id)
     assert failed.status == "failed" and failed.local_done_at is not None and "No space left" in failed.error
     assert _file_traces(imports)  # the file still names the person
-    assert erasures.retry_refusal(failed) is None
-    assert erasures.retry_erasure(record.id).status == "queued"
+    assert erasure_recovery.retry_refusal(failed) is None
+    assert erasure_recovery.retry_erasure(record.id).status == "queued"
     worker(["default"])
     done = erasures.get_erasure(record.id)
     assert (done.status, done.error) == ("succeeded", None)
@@ -184,7 +184,7 @@ def test_a_retry_asks_the_refusing_destinations_again_and_finishes(app, api, db,
     before = {d["name"]: d["status"] for d in erasures.erasure_json(erasures.get_erasure(record.id))["destinations"]}
     assert before == {"webhook test": "failed", "Off": "failed"}
 
-    assert erasures.retry_erasure(record.id).status == "queued"
+    assert erasure_recovery.retry_erasure(record.id).status == "queued"
     states = {d["name"]: d["status"] for d in erasures.erasure_json(erasures.get_erasure(record.id))["destinations"]}
     assert states == {"webhook test": "pending", "Off": "failed"}  # a disabled destination is not asked again
     worker(["default"])

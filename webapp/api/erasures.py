@@ -12,7 +12,7 @@ from webapp.schemas.erasures import ErasureOut
 from webapp.schemas.errors import ApiError, problem
 from webapp.schemas.responses import ErrorResponse
 from webapp.security import api_key_required
-from webapp.services.contacts import erasure
+from webapp.services.contacts import erasure, erasure_recovery
 
 
 @bp.delete("/contacts/<path:email>")
@@ -38,10 +38,10 @@ def get_erasure(erasure_id: str):  # noqa: ANN201
 @api_key_required
 def retry_erasure(erasure_id: str):  # noqa: ANN201
     try:
-        record = erasure.retry_erasure(erasure_id)
+        record = erasure_recovery.retry_erasure(erasure_id)
     except LookupError:
         raise not_found(f"erasure {erasure_id!r}") from None
-    except erasure.NotRetryable as exc:
+    except erasure_recovery.NotRetryable as exc:
         raise ApiError(409, [problem([], str(exc))]) from None
     return jsonify(erasure.erasure_json(record)), 202
 

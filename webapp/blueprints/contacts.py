@@ -8,7 +8,7 @@ from webapp.blueprints.common import dashboard_blueprint, is_htmx, render_page_o
 from webapp.extensions import db
 from webapp.models import Contact, utcnow
 from webapp.security.roles import can
-from webapp.services.contacts import erasure, insights
+from webapp.services.contacts import erasure, erasure_recovery, insights
 from webapp.services.contacts.consent import consent_state
 from webapp.services.contacts.consent_views import consent_deliveries
 from webapp.services.contacts.export import export_csv
@@ -80,7 +80,7 @@ def show(contact_id: int):  # noqa: ANN201
     merged_into = db.session.get(Contact, contact.merged_into_id) if contact.merged_into_id else None
     record = erasure.get_erasure(request.args["erasure"]) if request.args.get("erasure") else None
     if record is None and contact.erased_at is not None:  # one that failed half-way stays in view until finished
-        record = erasure.failed_unfinished_of(contact.id)
+        record = erasure_recovery.failed_unfinished_of(contact.id)
     return render_page_or_partial(
         "contacts/show.html", "contacts/_show_body.html", contact=contact, merged=merged,
         consent=consent_state(contact), consent_deliveries=consent_deliveries(ids),
@@ -125,11 +125,11 @@ def retry_erasure(erasure_id: str):  # noqa: ANN201
     """Finish a failed erasure from where it stopped (admins only, see security.roles); htmx gets the fragment."""
     notice = error = None
     try:
-        record = erasure.retry_erasure(erasure_id)
+        record = erasure_recovery.retry_erasure(erasure_id)
         notice = f"Erasure {record.id} retried: it goes on from the {record.phase} phase where it stopped."
     except LookupError:
         abort(404)
-    except erasure.NotRetryable as exc:
+    except erasure_recovery.NotRetryable as exc:
         error = str(exc)
     record = erasure.get_erasure(erasure_id)
     if not is_htmx():

@@ -22,7 +22,7 @@ def erase_command(email: str | None, retry_id: str | None, yes: bool) -> None:
     With --retry ID, a failed erasure whose local part is unfinished goes on here from its phase and cursor
     (its contacts no longer hold the email, so erasing the address again would find nothing), and the
     destinations that refused its deletion request are asked again."""
-    from webapp.services.contacts import erasure
+    from webapp.services.contacts import erasure, erasure_recovery
 
     if bool(email) == bool(retry_id):
         raise click.UsageError("give an EMAIL to erase, or --retry ID to finish a failed erasure (not both)")
@@ -32,10 +32,10 @@ def erase_command(email: str | None, retry_id: str | None, yes: bool) -> None:
 
     if retry_id:
         try:
-            record = erasure.retry_erasure(retry_id, run_here=True, on_chunk=progress)
+            record = erasure_recovery.retry_erasure(retry_id, run_here=True, on_chunk=progress)
         except LookupError as exc:
             raise click.ClickException(str(exc)) from None
-        except erasure.NotRetryable as exc:
+        except erasure_recovery.NotRetryable as exc:
             raise click.ClickException(str(exc)) from None
     else:
         if not yes:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 
-from webapp.services.contacts import erasure
+from webapp.services.contacts import erasure, erasure_recovery
 from workers import shutdown
 
 log = logging.getLogger(__name__)
@@ -22,7 +22,7 @@ def erase_contact_job(erasure_id: str) -> dict:
         log.info("erasure %s: gone, nothing to do", erasure_id)
         return {"erasure_id": erasure_id, "status": "missing"}
     if record.status == "running" and record.local_done_at is None:  # stopped between chunks
-        erasure.hand_over(erasure_id, record.job_id)
+        erasure_recovery.hand_over(erasure_id, record.job_id)
         log.info("erasure %s: %s of %s rows cleaned, the rest handed to a new job", erasure_id, record.done,
                  record.total)
     else:
@@ -31,4 +31,4 @@ def erase_contact_job(erasure_id: str) -> dict:
 
 
 def recover_erasures_job() -> dict:
-    return erasure.recover()
+    return erasure_recovery.recover()
