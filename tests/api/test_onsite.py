@@ -122,6 +122,21 @@ def test_rate_limit_per_visitor(client, app):
     assert _collect(client, event="active_on_site", anonymous_id="someone-else-1").status_code == 202
 
 
+def test_a_flood_across_the_minutes_turn_does_not_get_a_second_budget(client, app, monkeypatch):
+    from datetime import UTC, datetime
+
+    from webapp.services.onsite import guard
+
+    app.config["ONSITE_IP_PER_MINUTE"] = 4
+    clock = iter([datetime(2026, 12, 6, 12, 0, 59, 500000, tzinfo=UTC)] * 4
+                 + [datetime(2026, 12, 6, 12, 1, 0, 500000, tzinfo=UTC)] * 4
+                 + [datetime(2026, 12, 6, 12, 3, 0, 500000, tzinfo=UTC)])
+    monkeypatch.setattr(guard, "utcnow", lambda: next(clock))
+    codes = [_collect(client, event="active_on_site", anonymous_id=f"visitor-{n:06d}").status_code for n in range(9)]
+    # a second later the last sixty seconds still hold the four; once a whole minute passes quietly the window is clear again
+    assert codes == [202] * 4 + [429] * 4 + [202]
+
+
 def test_behind_a_proxy_each_shopper_has_their_own_budget(tmp_path, redis, caplog):
     from tests.conftest import REDIS_URL
     from webapp import create_app

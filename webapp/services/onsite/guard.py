@@ -71,23 +71,32 @@ def over_budget(address: str, visitor: str | None, events: int = 1,
     redis = _redis()
     if redis is None:
         return None, []
-    minute = int(utcnow().timestamp() // 60)
-    keys = [f"shoprelay:onsite:ip:{address}:{minute}"]
-    if visitor:
-        keys.append(f"shoprelay:onsite:visitor:{visitor}:{minute}")
+    now = utcnow().timestamp()
+    minute, into = divmod(now, 60)
+    names = [f"ip:{address}"] + ([f"visitor:{visitor}"] if visitor else [])
     try:
         pipe = redis.pipeline(transaction=False)
-        for key in keys:
-            pipe.incrby(key, events)
-            pipe.expire(key, 120)
+        for name in names:
+            pipe.incrby(f"shoprelay:onsite:{name}:{int(minute)}", events)
+            pipe.expire(f"shoprelay:onsite:{name}:{int(minute)}", 120)
+            pipe.get(f"shoprelay:onsite:{name}:{int(minute) - 1}")
         if also is not None:
             also(pipe)
         answers = pipe.execute()
     except RedisError:
         return None, []
-    counts, extra = answers[0:2 * len(keys):2], answers[2 * len(keys):]
+    counts = [sliding_count(int(answers[3 * i]), int(answers[3 * i + 2] or 0), into / 60)
+              for i in range(len(names))]
+    extra = answers[3 * len(names):]
     if counts[0] > current_app.config["ONSITE_IP_PER_MINUTE"]:
         return Refusal(429, "too many events from this address; slow down"), extra
     if len(counts) > 1 and counts[1] > current_app.config["ONSITE_VISITOR_PER_MINUTE"]:
         return Refusal(429, "too many events from this visitor; slow down"), extra
     return None, extra
+
+
+def sliding_count(current: int, previous: int, into_minute: float) -> float:
+    """Events in the last sixty seconds, estimated from this minute's count and the share of the previous
+    minute still inside the window: a fixed per-minute window let a flood spend two budgets across a
+    minute's turn."""
+    return current + previous * (1.0 - into_minute)
