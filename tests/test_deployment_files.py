@@ -13,14 +13,14 @@ def _compose() -> dict:
 
 def test_compose_has_every_service_with_health_checks():
     services = _compose()["services"]
-    assert {"postgres", "redis", "web", "worker", "scheduler"} <= set(services)
-    for name in ("postgres", "redis", "web", "worker", "scheduler"):
+    assert {"postgres", "redis", "web", "worker", "delivery-worker", "scheduler"} <= set(services)
+    for name in ("postgres", "redis", "web", "worker", "delivery-worker", "scheduler"):
         assert "healthcheck" in services[name], name
 
 
 def test_app_services_share_one_image_and_one_environment():
     services = _compose()["services"]
-    app_services = [services[name] for name in ("web", "worker", "scheduler", "migrate")]
+    app_services = [services[name] for name in ("web", "worker", "delivery-worker", "scheduler", "migrate")]
     assert len({s["image"] for s in app_services}) == 1
     assert all(s["build"] == "." for s in app_services)
     environments = [s["environment"] for s in app_services]
@@ -33,6 +33,7 @@ def test_app_services_share_one_image_and_one_environment():
 def test_commands_match_the_cli():
     services = _compose()["services"]
     assert services["worker"]["command"] == ["shoprelay", "worker"]
+    assert services["delivery-worker"]["command"] == ["shoprelay", "worker", "-q", "delivery", "-q", "alerts"]
     assert services["scheduler"]["command"] == ["shoprelay", "scheduler"]
     assert services["migrate"]["command"] == ["shoprelay", "db", "upgrade"]
     assert "gunicorn" in services["web"]["command"]

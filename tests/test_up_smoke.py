@@ -9,6 +9,9 @@ import subprocess
 import sys
 import time
 
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
 import httpx
 import pytest
 
@@ -178,3 +181,79 @@ def test_up_demo_delivers_to_its_own_receiver_under_the_outbound_guard(tmp_path)
         if process.poll() is None:
             process.kill()
             process.wait()
+
+
+class _TricklingCatalog(BaseHTTPRequestHandler):
+    """A store export that arrives a line every half second until told to finish: a sync that runs as long
+    as the test needs."""
+
+    started = threading.Event()
+    done = threading.Event()
+
+    def do_GET(self) -> None:  # noqa: N802
+        self.send_response(200)
+        self.send_header("Content-Type", "text/csv")
+        self.end_headers()
+        self.wfile.write(b"id,title,price,link\n")
+        self.started.set()
+        for n in range(120):
+            if self.done.is_set():
+                break
+            self.wfile.write(f"sku-{n},Mug {n},9.50,https://shop.example/p/{n}\n".encode())
+            self.wfile.flush()
+            time.sleep(0.5)
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+def test_orders_reach_the_platform_while_a_long_sync_runs(tmp_path):
+    """`up` runs a worker that only delivers beside the one on every queue: an order placed while the nightly
+    sync is still reading the store's export reaches the platform within seconds, not after the sync."""
+    from tests.factories import make_order
+    from tests.fakeplatform import FakePlatform
+
+    port = free_port()
+    env = {key: value for key, value in os.environ.items()
+           if key not in ("DATABASE_URL", "REDIS_URL", "SECRET_KEY") and not key.startswith("SHOPRELAY_")}
+    env["SHOPRELAY_ALLOW_PRIVATE_URLS"] = LOCAL_FAKES
+    export = ThreadingHTTPServer(("127.0.0.1", 0), _TricklingCatalog)
+    threading.Thread(target=export.serve_forever, daemon=True).start()
+    with FakePlatform() as fake:
+        process = subprocess.Popen([sys.executable, "-m", "webapp.cli", "up", "--port", str(port)], cwd=tmp_path,
+                                   env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                                   start_new_session=True)
+        try:
+            wait_until(lambda: _healthy(port), timeout=40)
+            key = subprocess.run([sys.executable, "-m", "webapp.cli", "apikeys", "create", "long-sync"], cwd=tmp_path,
+                                 env=env, capture_output=True, text=True, timeout=60, check=True).stdout.strip()
+            with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=10,
+                              headers={"Authorization": f"Bearer {key}"}) as api:
+                assert api.post("/api/v1/destinations", json={
+                    "name": "hook", "kind": "webhook",
+                    "credentials": {"url": fake.base_url("webhook"), "secret": fake.webhook_secret}}).status_code == 201
+                source = api.post("/api/v1/sources", json={
+                    "name": "Export", "kind": "csv", "location": f"http://127.0.0.1:{export.server_port}/products.csv"})
+                assert source.status_code == 201, source.text
+                assert api.post(f"/api/v1/sources/{source.json()['id']}/sync").status_code == 202
+                assert _TricklingCatalog.started.wait(30), "the sync never fetched the export"
+                time.sleep(1)  # both workers have looked at their queues since
+                placed = time.monotonic()
+                assert api.post("/api/v1/orders", json=make_order()).status_code == 202
+                wait_until(lambda: any(not record.fault for record in list(fake.requests)), timeout=20)
+                took = time.monotonic() - placed
+                running = api.get(f"/api/v1/sources/{source.json()['id']}").json()
+            assert not _TricklingCatalog.done.is_set()
+            assert took < 15, took  # the export still trickles (60 s in all): the sync holds the other worker
+            assert running["last_run"]["status"] in ("queued", "running"), running["last_run"]
+        finally:
+            _TricklingCatalog.done.set()
+            export.shutdown()
+            export.server_close()
+            if process.poll() is None:
+                os.killpg(process.pid, signal.SIGTERM)
+                try:
+                    process.wait(timeout=40)
+                except subprocess.TimeoutExpired:
+                    os.killpg(process.pid, signal.SIGKILL)
+                    process.wait()

@@ -12,6 +12,7 @@ from flask.cli import FlaskGroup, with_appcontext
 
 DEFAULT_ADMIN_EMAIL = "admin@shoprelay.local"
 WORKER_DB_WAIT_SECONDS = 30.0
+DELIVERY_WORKER_QUEUES = ("-q", "delivery", "-q", "alerts")  # `up`'s second worker: never behind a sync
 
 
 def _create_app() -> Flask:
@@ -40,8 +41,13 @@ def init_app(app: Flask) -> None:
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address the dashboard listens on.")
 @click.option("--port", default=8000, show_default=True, type=int)
 @click.option("--demo", is_flag=True, help="Seed a small demo store (catalog, contacts, orders).")
-def up_command(host: str, port: int, demo: bool) -> None:
-    """Run everything (Redis when REDIS_URL is unset, web, worker, scheduler) in one command."""
+@click.option("--one-worker", is_flag=True,
+              help="One worker for every queue (less memory; a long sync then delays delivery until it ends).")
+def up_command(host: str, port: int, demo: bool, one_worker: bool) -> None:
+    """Run everything (Redis when REDIS_URL is unset, web, workers, scheduler) in one command.
+
+    Two workers by default: one on every queue and one that only delivers (and sends alerts), so orders that
+    arrive during the nightly sync or a feed build reach the platforms while it runs."""
     from webapp.processes import SIGINT_EXIT, Supervisor, child_env, python_command, start_embedded_redis
 
     app = current_app._get_current_object()  # type: ignore[attr-defined]
@@ -65,6 +71,8 @@ def up_command(host: str, port: int, demo: bool) -> None:
         _prepare_database(app, demo, f"http://127.0.0.1:{port}")
         supervisor.add("web", python_command("web", "--host", host, "--port", str(port)))
         supervisor.add("worker", python_command("worker"))
+        if not one_worker:
+            supervisor.add("delivery worker", python_command("worker", *DELIVERY_WORKER_QUEUES))
         supervisor.add("scheduler", python_command("scheduler"))
     except KeyboardInterrupt:  # Ctrl-C while migrating or starting: stop what runs, no traceback
         supervisor.stop()

@@ -133,7 +133,7 @@ class Supervisor:
         self.stopping = True
         children = [c.process for c in self.children if c.process and c.process.poll() is None]
         if children:
-            self.log("stopping web, worker and scheduler (a running job stops at its next safe point)")
+            self.log("stopping web, workers and scheduler (a running job stops at its next safe point)")
         self._stop_group(children, STOP_SECONDS)
         self._stop_group([p for p in self.extra if p.poll() is None], 10.0)
         if children:
