@@ -44,6 +44,10 @@ PERIODIC_JOBS: tuple[Periodic, ...] = (
     # Erasures: settled once every destination answered its deletion request; lost runs go on from their cursor.
     Periodic("erasures", "workers.jobs.erasures.recover_erasures_job", "default", interval=60,
              interval_setting="SWEEP_SECONDS"),
+    # The onsite person index (erasures read only the person's browsers): backfilled once after an upgrade, a
+    # flushed Redis or a new SECRET_KEY; otherwise one GET per tick.
+    Periodic("onsite-person-index", "workers.jobs.erasures.onsite_person_index_job", "default", interval=300,
+             timeout=3600),
     Periodic("retention", "workers.jobs.retention.prune_job", "default", cron="45 3 * * *", timeout=3600),
     # Alerts: open and close incidents from what holds now, and sweep notices due (retries, lost signals).
     Periodic("alerts", "workers.jobs.alerts.evaluate_alerts_job", "alerts", interval=60, timeout=300),

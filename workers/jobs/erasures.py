@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 
 from webapp.services.contacts import erasure, erasure_recovery
+from webapp.services.onsite import person_index
 from workers import shutdown
 
 log = logging.getLogger(__name__)
@@ -32,3 +33,9 @@ def erase_contact_job(erasure_id: str) -> dict:
 
 def recover_erasures_job() -> dict:
     return erasure_recovery.recover()
+
+
+def onsite_person_index_job() -> dict:
+    """Index the browsers remembered before the onsite person index existed (and again after a flushed Redis or a
+    new SECRET_KEY), so erasures stop scanning every browser; one Redis GET while the index is complete."""
+    return person_index.ensure_complete(should_stop=shutdown.requested)

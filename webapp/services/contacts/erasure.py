@@ -6,8 +6,8 @@ Asked for by email (`DELETE /api/v1/contacts/<email>`, `shoprelay contacts erase
    it) lose their personal data at once (so an order arriving meanwhile starts a new contact), an `erasures`
    row records the request, and every enabled destination gets a `contact_erased` event in the outbox
    (Klaviyo's data-privacy deletion job, the `contact.erased` webhook, ...), delivered, retried and logged
-   like any other event. Then the browsers the onsite collector knows as the person are forgotten (one SCAN
-   of its Redis hashes), so their page views from now on are nobody's.
+   like any other event. Then the browsers the onsite collector knows as the person are forgotten (read
+   through the person index, onsite.person_index), so their page views from now on are nobody's.
 2. In an RQ job, chunk by chunk (each chunk its own short transaction that also moves the row's cursor):
    orders, checkouts, event payloads, request and response bodies and attempt messages, back-in-stock
    subscriptions, import problems and files, onsite identities (erasure_steps.py). What the person sends

@@ -17,6 +17,7 @@ from redis.exceptions import RedisError
 from webapp.models import utcnow
 from webapp.services.contacts.erasure_steps import ONSITE_KEYS, Work
 from webapp.services.contacts.scrub import ERASED
+from webapp.services.onsite import person_index
 
 log = logging.getLogger(__name__)
 
@@ -58,11 +59,12 @@ def _mentions(path: Path, pattern: re.Pattern[str]) -> bool:
 def forget_onsite(email: str, customer_ids: set[str], *, asked_at: datetime) -> int:
     """Browser ids remembered for this person (Redis hashes of the onsite collector: email, customer id).
 
-    The request forgets them at once, so the person's browsers are nobody from then on (a scan of the onsite
-    keys: it grows with the browsers remembered, see the README); the job looks again at its end (Redis may have
-    been away then) and spares the browsers identified after `asked_at`: the new contact's. The collector stores when a browser last gave an
-    email or customer id (`identified_at`); for a browser stored before it did, the expiry it resets to
-    ANON_TTL on every claim tells roughly when."""
+    The request forgets them at once, so the person's browsers are nobody from then on; it reads only the
+    browsers the person index names (onsite.person_index), and scans every onsite key only while that index is
+    not complete yet (its backfill has not run: slow with many browsers, see the README). The job looks again
+    at its end (Redis may have been away then) and spares the browsers identified after `asked_at`: the new
+    contact's. The collector stores when a browser last gave an email or customer id (`identified_at`); for a
+    browser stored before it did, the expiry it resets to ANON_TTL on every claim tells roughly when."""
     url = current_app.config.get("REDIS_URL")
     if not url or not email:
         return 0
@@ -74,15 +76,16 @@ def forget_onsite(email: str, customer_ids: set[str], *, asked_at: datetime) -> 
 
     try:
         redis = connect(url)
-        found = [(key, known) for key, known in _hashes(redis, redis.scan_iter(match=ONSITE_KEYS, count=1000))
-                 if theirs(known)]
+        indexed = person_index.browsers_of(redis, email, customer_ids)
+        keys = redis.scan_iter(match=ONSITE_KEYS, count=1000) if indexed is None else indexed
+        found = [(key, known) for key, known in _hashes(redis, keys) if theirs(known)]
         doomed: list[bytes] = []
-        if found:
+        if found:  # a browser the index names that has changed person since is not found: someone else's now
             stamped = {key: float(known[b"identified_at"]) for key, known in found if known.get(b"identified_at")}
             doomed = [key for key in stamped if stamped[key] < asked_at.timestamp()] + _identified_before(
                 redis, [key for key, _ in found if key not in stamped], asked_at)
         if doomed:
-            redis.delete(*doomed)
+            person_index.forget(redis, doomed, email, customer_ids)
         return len(doomed)
     except RedisError as exc:
         log.warning("erasure: onsite identities not checked (%s)", exc)

@@ -22,11 +22,21 @@ from webapp.extensions import db
 from webapp.models import Destination, utcnow
 from webapp.schemas.canonical.onsite import Collect
 from webapp.services.contacts.matching import contact_payload, find_contact
+from webapp.services.onsite import person_index
 from webapp.services.onsite.signing import verify
 from webapp.services.orders.ingest import signal_destinations
 from webapp.services.orders.outbox import NewEvent, active_targets, write_events
 
 ANON_TTL = 90 * 86400
+# A `_kx` alone stores itself, but refreshes the browser's lifetime only while the browser names nobody: an
+# identified browser lives ANON_TTL from its last identity, as its entries in the person index do (person_index).
+_KX_ONLY = """
+redis.call('HSET', KEYS[1], 'kx', ARGV[1])
+if (redis.call('HGET', KEYS[1], 'email') or '') == '' and (redis.call('HGET', KEYS[1], 'customer_id') or '') == '' then
+  redis.call('EXPIRE', KEYS[1], ARGV[2])
+end
+return 0
+"""
 
 
 class BadSignature(Exception):
@@ -70,18 +80,18 @@ def _key(anonymous_id: str) -> str:
 
 def queue_identity(pipe: Any, anonymous_id: str, claim: Identity) -> None:
     """Queue on a Redis pipeline: read what this browser said before, then store what it says now (an email or
-    customer id replaces the person; a `_kx` is added), so the collector needs no round trip of its own."""
+    customer id replaces the person and adds the browser to the person's index, for erasures; a `_kx` is added),
+    so the collector needs no round trip of its own."""
     key = _key(anonymous_id)
     pipe.hgetall(key)
-    fields: dict[str, str] = {}
     if claim.email or claim.customer_id:  # when: an erasure spares browsers identified after it was asked for
-        fields |= {"email": claim.email or "", "customer_id": claim.customer_id or "",
-                   "identified_at": f"{time.time():.3f}"}
-    if claim.kx:
-        fields["kx"] = claim.kx
-    if fields:
+        fields = {"email": claim.email or "", "customer_id": claim.customer_id or "",
+                  "identified_at": f"{time.time():.3f}"} | ({"kx": claim.kx} if claim.kx else {})
         pipe.hset(key, mapping=fields)
         pipe.expire(key, ANON_TTL)
+        person_index.queue_add(pipe, anonymous_id, claim.email, claim.customer_id, ANON_TTL)
+    elif claim.kx:
+        pipe.eval(_KX_ONLY, 1, key, claim.kx, ANON_TTL)
 
 
 def identity_from(stored: dict[bytes, bytes] | None) -> Identity:
