@@ -1,7 +1,8 @@
 """JSON sources: a top-level array, an object holding the list (e.g. {"products": [...]}), or JSON Lines.
 
-Plain JSON is loaded whole (the fetch size cap bounds it); JSON Lines is read one line at a time. A JSON
-Lines file whose lines are page objects ({"products": [...]} per line) is expanded page by page.
+Plain JSON is streamed one item at a time (json_stream.py: memory stays flat whatever the file's size); JSON
+Lines is read one line at a time. A JSON Lines file whose lines are page objects ({"products": [...]} per line)
+is expanded page by page.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from typing import Any
 import orjson
 
 from feeds.product import RowProblem, SourceError
+from feeds.readers.json_stream import document_shape, stream_items
 
 BUILTIN_MAPPING = None
 WRAPPER_KEYS = ("products", "items", "data", "results", "entries", "records", "rows", "offers", "catalog",
@@ -33,8 +35,8 @@ def detect_options(path: Path, options: dict[str, Any]) -> dict[str, Any]:
             first = _first_line_object(path)
             detected["list_key"] = find_list_key(first) if isinstance(first, dict) else ""
         else:
-            document = load_document(path)
-            detected["list_key"] = find_list_key(document) if isinstance(document, dict) else ""
+            shape = document_shape(path)
+            detected["list_key"] = find_list_key(shape) if isinstance(shape, dict) else ""
     return detected
 
 
@@ -73,7 +75,8 @@ def _looks_like_json_lines(path: Path) -> bool:
 
 
 def find_list_key(document: dict[str, Any], depth: int = 0) -> str:
-    """Dotted path to the list of items inside a wrapper object, "" when the object is itself an item."""
+    """Dotted path to the list of items inside a wrapper object, "" when the object is itself an item (a JSON
+    Lines page, or a plain document's outline from json_stream.document_shape)."""
     for key in WRAPPER_KEYS:
         value = document.get(key)
         if isinstance(value, list):
@@ -87,21 +90,6 @@ def find_list_key(document: dict[str, Any], depth: int = 0) -> str:
     if len(document) <= 3 and len(lists) == 1:
         return lists[0]
     return ""
-
-
-def load_document(path: Path) -> Any:
-    """The whole file as one JSON value; BOMs handled, bad JSON reported with its position."""
-    data = path.read_bytes()
-    try:
-        if data.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
-            return orjson.loads(data.decode("utf-16"))
-        return orjson.loads(data.removeprefix(codecs.BOM_UTF8))
-    except UnicodeDecodeError as exc:
-        raise SourceError(f"the JSON file is not valid UTF-16 text: {exc.reason}") from None
-    except orjson.JSONDecodeError as exc:
-        if data.lstrip()[:15].lower().startswith((b"<!doctype html", b"<html")):
-            raise SourceError("the file is an HTML page, not JSON (a login or error page?)") from None
-        raise SourceError(f"invalid JSON at line {exc.lineno} column {exc.colno}: {exc.msg}") from None
 
 
 def items_at(document: Any, list_key: str) -> list[Any]:
@@ -137,7 +125,7 @@ def too_deep(value: Any, limit: int = MAX_DEPTH) -> bool:
 def iter_items(path: Path, options: dict[str, Any], stats: Any = None) -> Iterator[tuple[int, Any]]:
     """(item number, raw JSON value) for every item; bad JSON Lines lines and items nested deeper than
     MAX_DEPTH come as RowProblems."""
-    for number, item in _raw_items(path, options, stats):
+    for number, item in _raw_items(path, options):
         if isinstance(item, dict | list) and too_deep(item):
             yield number, RowProblem(number, f"item {number} nests objects or arrays more than {MAX_DEPTH} levels "
                                              f"deep; a product is never that deep")
@@ -157,13 +145,10 @@ def bounded_lines(handle: Any, *, holds: str = "one product (or one page of prod
         yield raw
 
 
-def _raw_items(path: Path, options: dict[str, Any], stats: Any = None) -> Iterator[tuple[int, Any]]:
+def _raw_items(path: Path, options: dict[str, Any]) -> Iterator[tuple[int, Any]]:
     list_key = options.get("list_key") or ""
     if options.get("format") != "jsonl":
-        items = items_at(load_document(path), list_key)
-        if stats is not None:
-            stats.rows_total = len(items)
-        yield from enumerate(items, start=1)
+        yield from enumerate(stream_items(path, list_key), start=1)
         return
     number = 0
     with path.open("rb") as handle:

@@ -76,3 +76,22 @@ def many_elements(path: Path, count: int) -> Path:
         handle.write(b"<product><id>1</id><title>A</title></product><product><id>2</id><title>B</title></product>")
         handle.write(b"</products>")
     return path
+
+
+def big_json_export(path: Path, count: int) -> Path:
+    """A plain JSON export ({"products": [...]}, one minified document) of `count` ordinary products, about
+    550 bytes each: loaded whole, it took about six times its size in memory."""
+    import orjson
+
+    with path.open("wb") as handle:
+        handle.write(b'{"count": %d, "products": [' % count)
+        for start in range(0, count, 10_000):
+            page = [{"id": f"sku-{n}", "title": f"Product {n} with an ordinary name",
+                     "description": "A plain description of an ordinary product. " * 6, "price": "19.99",
+                     "link": f"https://shop.example/p/{n}", "image_link": f"https://cdn.shop.example/{n}.jpg",
+                     "availability": "in stock", "brand": "Acme", "categories": ["Home", "Kitchen"]}
+                    for n in range(start, min(start + 10_000, count))]
+            body = orjson.dumps(page)[1:-1]
+            handle.write((b"," if start else b"") + body)
+        handle.write(b"]}")
+    return path

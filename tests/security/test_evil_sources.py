@@ -179,6 +179,8 @@ def test_bombs_and_huge_inputs_fail_cleanly_in_bounded_memory(tmp_path, bomb_ser
         {"label": "JSON Lines line of 80 MB", "kind": "json", "options": {"format": "jsonl"},
          "path": str(evil.huge_line(tmp_path / "line.jsonl", 80 * evil.MIB, prefix=b'{"id": 1}\n{"t": "')),
          "reason": "longer than"},
+        {"label": "plain JSON export of 120,000 products (70 MB)", "kind": "json",
+         "path": str(evil.big_json_export(tmp_path / "big.json", 120_000)), "products": 120_000},
         {"label": "XML of 300k elements that are not products", "kind": "xml", "options": ITEM,
          "path": str(evil.many_elements(tmp_path / "many.xml", 300_000)), "products": 2},
     ]

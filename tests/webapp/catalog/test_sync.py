@@ -102,6 +102,26 @@ def test_bad_sources_fail_clearly_and_keep_the_catalog(app, db, http_server, rou
     assert _titles(db, source) == {"1": "Mug", "2": "Tee"}
 
 
+@both_databases
+def test_a_json_export_cut_short_fails_and_keeps_the_catalog(app, db, http_server):
+    """A streamed JSON source yields its first items before the cut shows: the run still changes nothing."""
+    import orjson
+
+    def export(titles):
+        return orjson.dumps({"products": [{"id": str(n), "title": title, "price": "9.99",
+                                           "link": f"https://s.example/p/{n}"} for n, title in enumerate(titles)]})
+
+    source = create_source(SourceCreate(name="Store JSON", kind="json",
+                                        location=http_server.route("/p.json", export(["Mug", "Tee", "Cap"]))))
+    assert _sync(source).status == "succeeded"
+    source.location = http_server.route("/cut.json", export(["Mug 2", "Tee 2", "Cap 2", "Hat"])[:-30])
+    source.http_etag = None
+    db.session.commit()
+    run = _sync(source)
+    assert run.status == "failed" and "invalid JSON" in run.error and "premature EOF" in run.error, run.error
+    assert _titles(db, source) == {"0": "Mug", "1": "Tee", "2": "Cap"}
+
+
 def test_url_that_times_out_fails_with_a_clear_message(app, db, http_server):
     app.config["FETCH_TIMEOUT"] = 0.3
     source = _source(http_server.route("/slow.csv", _csv([(1, "Mug", "1")]), delay=1.5))
