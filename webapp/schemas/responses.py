@@ -203,6 +203,8 @@ class SourceOut(_Out):
     name: str
     kind: str
     location: str | None
+    uploaded: bool = Field(description="Whether the source reads a file uploaded from the dashboard; false once a "
+                           "`location` replaced it (the uploaded file is then deleted).")
     mapping: dict[str, str] | None
     schedule: str
     timezone: str

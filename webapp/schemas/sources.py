@@ -22,7 +22,10 @@ from webapp.schemas.urls import http_url_problem
 
 Location = Annotated[str | None, WithJsonSchema({"anyOf": [
     {"type": "string", "pattern": HTTP_URL}, {"const": ""}, {"type": "null"}],
-    "description": f"Where the source is read from: {HTTP_URL_TEXT}; empty or null for uploads and push."})]
+    "description": f"Where the source is read from: {HTTP_URL_TEXT}; empty or null for uploads and push. "
+                   "Setting a URL on a source fed by an uploaded file deletes that file (and its unpacked copy) "
+                   "once the change is saved; a sync already reading the file finishes with it, and the file goes "
+                   "when that sync ends. A request that is refused keeps the file."})]
 Mapping = Annotated[dict[str, str] | None, WithJsonSchema({"anyOf": [
     {"type": "object", "propertyNames": {"enum": list(PRODUCT_TARGETS)}, "additionalProperties": {"type": "string"}},
     {"type": "null"}], "description": "Product field → the source's column (null: detected automatically)."})]

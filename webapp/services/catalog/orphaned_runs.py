@@ -26,6 +26,7 @@ from redis.exceptions import RedisError
 from webapp.extensions import db
 from webapp.models import FeedBuild, SyncRun, utcnow
 from webapp.services.catalog import stage as catalog_stage
+from webapp.services.catalog.sources import discard_replaced_uploads
 from webapp.services.platform.job_heartbeats import silent_jobs, started_jobs
 from webapp.services.platform.row_jobs import Deaths, chunk_attempts, died_again, gave_up
 from workers.queue import get_queue
@@ -86,6 +87,7 @@ def fail_orphaned_runs(connection: Redis, now: datetime | None = None,
             run = db.session.get(SyncRun, run_id)
             if run is not None and run.status == "failed":
                 catalog_stage.discard(run_id)
+                discard_replaced_uploads(run.source_id)  # kept for this run's read, which ended here
     return failed
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -122,8 +123,11 @@ def update_source(source: Source, data: SourceUpdate) -> Source:
     if data.credentials is not None:
         source.credentials_encrypted = encrypt_json(data.credentials.model_dump(exclude_none=True)) \
             if data.credentials.model_dump(exclude_none=True) else None
+    if source.location and source.upload_path:
+        source.upload_path = None  # read from the URL now: the uploaded export goes (below, once saved)
     source.next_run_at = next_run_after(source.schedule, source.timezone, datetime.now(UTC))
     db.session.commit()
+    discard_replaced_uploads(source.id)
     return source
 
 
@@ -160,6 +164,29 @@ def save_upload(source: Source, filename: str, stream: Any) -> Path:
 
 def _in_uploads(path: Path) -> bool:
     return path.resolve().is_relative_to(Path(current_app.config["UPLOADS_DIR"]).resolve())
+
+
+def discard_replaced_uploads(source_id: int) -> list[Path]:
+    """Delete the uploaded files the source no longer reads (a URL replaced its upload), with their unpacked
+    copies: the file is the store's whole product export. Call it after the change is committed. While a sync of
+    the source is reading, nothing goes (it may open the file it started with again, e.g. for a second pass):
+    the sync calls this again when it ends. Returns the files deleted."""
+    source = db.session.get(Source, source_id)
+    uploads = Path(current_app.config["UPLOADS_DIR"])
+    if source is None or not uploads.is_dir() or db.session.scalar(sa.select(SyncRun.id).where(
+            SyncRun.source_id == source_id, SyncRun.status == "running", SyncRun.phase == "reading").limit(1)):
+        return []
+    current = Path(source.upload_path).name if source.upload_path else None
+    # The names save_upload gives (source-7-upload.csv) and their unpacked copies (…csv.<size>-<mtime>.unpacked);
+    # not the ".part" of an upload being written, nor an unpacker's temporary file (it deletes that itself).
+    names = re.compile(rf"(source-{source_id}-upload\.[^.]*)(\.\d+-\d+\.unpacked)?")
+    gone = []
+    for path in sorted(uploads.iterdir()):
+        match = names.fullmatch(path.name)
+        if match and match.group(1) != current and path.is_file():
+            path.unlink(missing_ok=True)
+            gone.append(path)
+    return gone
 
 
 def source_files(source_id: int) -> list[Path]:

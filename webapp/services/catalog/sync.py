@@ -20,6 +20,7 @@ from webapp.services.catalog import changes as catalog_changes
 from webapp.services.catalog import stage as catalog_stage
 from webapp.services.catalog.diff import Diff, RemovalGuard, known_hash, stage_read, stored_index
 from webapp.services.catalog.schedules import next_run_after
+from webapp.services.catalog.sources import discard_replaced_uploads
 from webapp.services.platform.crypto import decrypt_json
 from webapp.services.platform.outbound_http import outbound_client
 from webapp.services.platform.progress import set_progress
@@ -278,4 +279,5 @@ def _finish(run: SyncRun, status: str, *, error: str | None = None) -> SyncRun:
     if source is not None:
         source.next_run_at = next_run_after(source.schedule, source.timezone, datetime.now(UTC))
     db.session.commit()
+    discard_replaced_uploads(run.source_id)  # an upload a URL replaced while this run was reading it
     return run
