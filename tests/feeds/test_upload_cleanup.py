@@ -75,15 +75,15 @@ def test_a_new_upload_replaces_the_old_file_and_its_unpacked_copy(app, db) -> No
     _sync(source)
     assert source.product_count == 3 and len(_unpacked(app)) == 1 and _unpacked(app) != first
 
-    save_upload(source, "products.zip", io.BytesIO(_zipped("products.csv", CSV)))  # another name: the .gz goes
-    assert _names(app) - {"imports"} == {f"source-{source.id}-upload.zip"}
+    zipped = save_upload(source, "products.zip", io.BytesIO(_zipped("products.csv", CSV)))  # the .gz goes
+    assert _names(app) - {"imports"} == {zipped.name} and zipped.name.startswith(f"source-{source.id}-upload-")
     _sync(source)
     assert source.product_count == 2 and len(_unpacked(app)) == 1
 
-    save_upload(source, "products.csv", io.BytesIO(CSV))  # plain again: nothing unpacked is left
-    assert _names(app) - {"imports"} == {f"source-{source.id}-upload.csv"}
+    plain = save_upload(source, "products.csv", io.BytesIO(CSV))  # plain again: nothing unpacked is left
+    assert _names(app) - {"imports"} == {plain.name} and plain.suffix == ".csv"
     _sync(source)
-    assert _names(app) - {"imports"} == {f"source-{source.id}-upload.csv"}
+    assert _names(app) - {"imports"} == {plain.name}
 
 
 def test_deleting_a_url_source_deletes_its_download_and_unpacked_copy(app, db, http_server) -> None:  # noqa: ANN001

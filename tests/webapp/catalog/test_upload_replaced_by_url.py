@@ -169,3 +169,60 @@ def test_the_upload_of_a_sync_whose_worker_died_goes_when_the_sweeper_fails_it(a
 
     assert fail_orphaned_runs(redis, wait=lambda _seconds: None) == {"sync_runs": 1}
     assert _files(app, source) == set()
+
+
+NEWER = UPLOADED + b"7,Rug,80,EUR,https://shop.example/7\n"
+
+
+def _reupload(client: FlaskClient, source: Source, content: bytes, name: str) -> int:
+    data = {**EDIT, "csrf_token": csrf_token(client, f"/sources/{source.id}/edit"), "via": "upload",
+            "upload": (io.BytesIO(content), name)}
+    return client.post(f"/sources/{source.id}/edit", data=data, content_type="multipart/form-data").status_code
+
+
+@both_databases
+def test_a_new_upload_during_a_sync_never_changes_the_file_that_sync_reads(app, db, logged_in,  # noqa: ANN001
+                                                                            monkeypatch) -> None:
+    """The sync has taken the old upload's path (a .gz, read from its unpacked copy); a new file is uploaded
+    before it opens it. The sync reads the old export whole (not the new file under the old name, not a deleted
+    copy), both files stay until it ends, then only the new one is left, and the next sync reads it."""
+    source = _upload_source(logged_in, db)
+    _sync(source)
+    old = Path(source.upload_path)
+    run_id = request_sync(source, enqueue=False).id
+    holding, resume, outcome = threading.Event(), threading.Event(), {}
+    real_read = catalog_sync.read_products
+
+    def read_later(kind: str, path: Path, **kwargs: object):  # noqa: ANN202
+        holding.set()
+        assert resume.wait(60), "the test never let the sync go on"
+        return real_read(kind, path, **kwargs)
+
+    def sync_in_worker() -> None:
+        with app.app_context():
+            try:
+                run = run_sync(run_id)
+                outcome["run"] = (run.status, run.error)
+            except BaseException as exc:  # noqa: BLE001 - reported by the test below
+                outcome["error"] = exc
+
+    monkeypatch.setattr(catalog_sync, "read_products", read_later)
+    worker = threading.Thread(target=sync_in_worker, daemon=True)
+    worker.start()
+    try:
+        assert holding.wait(30), "the sync never reached its read"
+        assert _reupload(logged_in, source, gzip.compress(NEWER), "products.csv.gz") == 302
+        db.session.expire_all()
+        new = Path(source.upload_path)
+        assert new != old and new.is_file() and old.is_file()
+    finally:
+        resume.set()
+        worker.join(60)
+    assert not worker.is_alive() and "error" not in outcome, outcome.get("error")
+    assert outcome["run"] == ("succeeded", None)
+    db.session.expire_all()
+    assert _external_ids(db, source) == {"1", "2", "3"}  # what the run started with, unchanged
+    assert _files(app, source) == {new.name}, "the replaced upload and its unpacked copy go when the sync ends"
+    monkeypatch.setattr(catalog_sync, "read_products", real_read)
+    assert _sync(source).added == 1
+    assert _external_ids(db, source) == {"1", "2", "3", "7"}

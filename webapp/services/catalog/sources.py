@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import secrets
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -142,23 +143,20 @@ def source_warnings(source: Source) -> list[dict[str, str]]:
 
 
 def save_upload(source: Source, filename: str, stream: Any) -> Path:
-    """Keep an uploaded source file under instance/uploads (the sync reads it from there); the previous upload
-    and the unpacked copies of a compressed one go."""
+    """Keep an uploaded source file under instance/uploads (the sync reads it from there). Each upload gets a
+    name of its own: a sync reading the previous one (it may open it again, e.g. for a second pass) keeps reading
+    that file, which goes, with its unpacked copies, once no sync reads it (discard_replaced_uploads)."""
     suffix = Path(filename).suffix.lower()[:10] or ".dat"
-    path = Path(current_app.config["UPLOADS_DIR"]) / f"source-{source.id}-upload{suffix}"
+    path = Path(current_app.config["UPLOADS_DIR"]) / f"source-{source.id}-upload-{secrets.token_hex(4)}{suffix}"
     tmp = path.with_suffix(path.suffix + ".part")
     with tmp.open("wb") as handle:
         while chunk := stream.read(1 << 20):
             handle.write(chunk)
     tmp.replace(path)
-    discard_unpacked(path)  # copies of the file it replaced (the next read unpacks the new one)
-    previous = Path(source.upload_path) if source.upload_path else None
-    if previous is not None and previous.name != path.name and _in_uploads(previous):
-        previous.unlink(missing_ok=True)
-        discard_unpacked(previous)
     source.upload_path = str(path)
     source.content_digest = None
     db.session.commit()
+    discard_replaced_uploads(source.id)
     return path
 
 
@@ -167,8 +165,8 @@ def _in_uploads(path: Path) -> bool:
 
 
 def discard_replaced_uploads(source_id: int) -> list[Path]:
-    """Delete the uploaded files the source no longer reads (a URL replaced its upload), with their unpacked
-    copies: the file is the store's whole product export. Call it after the change is committed. While a sync of
+    """Delete the uploaded files the source no longer reads (a new upload or a URL replaced them), with their
+    unpacked copies: the file is the store's whole product export. Call it after the change is committed. While a sync of
     the source is reading, nothing goes (it may open the file it started with again, e.g. for a second pass):
     the sync calls this again when it ends. Returns the files deleted."""
     source = db.session.get(Source, source_id)
@@ -177,9 +175,10 @@ def discard_replaced_uploads(source_id: int) -> list[Path]:
             SyncRun.source_id == source_id, SyncRun.status == "running", SyncRun.phase == "reading").limit(1)):
         return []
     current = Path(source.upload_path).name if source.upload_path else None
-    # The names save_upload gives (source-7-upload.csv) and their unpacked copies (…csv.<size>-<mtime>.unpacked);
-    # not the ".part" of an upload being written, nor an unpacker's temporary file (it deletes that itself).
-    names = re.compile(rf"(source-{source_id}-upload\.[^.]*)(\.\d+-\d+\.unpacked)?")
+    # The names save_upload gives (source-7-upload-1a2b3c4d.csv; before: source-7-upload.csv) and their unpacked
+    # copies (…csv.<size>-<mtime>.unpacked); not the ".part" of an upload being written, nor an unpacker's
+    # temporary file (it deletes that itself).
+    names = re.compile(rf"(source-{source_id}-upload(?:-[0-9a-f]+)?\.[^.]*)(\.\d+-\d+\.unpacked)?")
     gone = []
     for path in sorted(uploads.iterdir()):
         match = names.fullmatch(path.name)
