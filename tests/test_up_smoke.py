@@ -7,9 +7,10 @@ import re
 import signal
 import subprocess
 import sys
-import time
-
 import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import httpx
@@ -20,10 +21,30 @@ from tests.processes import LOCAL_FAKES, alive, descendants, free_port, wait_unt
 pytestmark = pytest.mark.slow
 
 
-def test_up_runs_everything_and_stops_cleanly(tmp_path):
-    port = free_port()
+def _bare_env(**extra: str) -> dict[str, str]:
+    """This environment without the test run's database, Redis, key and settings: `up` on embedded defaults."""
     env = {key: value for key, value in os.environ.items()
            if key not in ("DATABASE_URL", "REDIS_URL", "SECRET_KEY") and not key.startswith("SHOPRELAY_")}
+    return env | extra
+
+
+@contextmanager
+def _api_with_a_webhook(tmp_path, env: dict[str, str], port: int, fake) -> Iterator[httpx.Client]:  # noqa: ANN001
+    """An API client of the running `up` (a key made by the CLI) with a webhook destination posting to the fake."""
+    key = subprocess.run([sys.executable, "-m", "webapp.cli", "apikeys", "create", "up-smoke"], cwd=tmp_path,
+                         env=env, capture_output=True, text=True, timeout=60, check=True).stdout.strip()
+    with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=10,
+                      headers={"Authorization": f"Bearer {key}"}) as api:
+        created = api.post("/api/v1/destinations", json={
+            "name": "hook", "kind": "webhook",
+            "credentials": {"url": fake.base_url("webhook"), "secret": fake.webhook_secret}})
+        assert created.status_code == 201, created.text
+        yield api
+
+
+def test_up_runs_everything_and_stops_cleanly(tmp_path):
+    port = free_port()
+    env = _bare_env()
     process = subprocess.Popen([sys.executable, "-m", "webapp.cli", "up", "--port", str(port)], cwd=tmp_path,
                                env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     output: list[str] = []
@@ -60,8 +81,7 @@ def test_up_runs_everything_and_stops_cleanly(tmp_path):
 
 def test_up_login_with_printed_credentials(tmp_path):
     port = free_port()
-    env = {key: value for key, value in os.environ.items()
-           if key not in ("DATABASE_URL", "REDIS_URL", "SECRET_KEY") and not key.startswith("SHOPRELAY_")}
+    env = _bare_env()
     process = subprocess.Popen([sys.executable, "-m", "webapp.cli", "up", "--port", str(port)], cwd=tmp_path,
                                env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     try:
@@ -102,23 +122,14 @@ def test_ctrl_c_while_a_delivery_runs_stops_everything_in_order(tmp_path):
     from tests.fakeplatform import FakePlatform
 
     port = free_port()
-    env = {key: value for key, value in os.environ.items()
-           if key not in ("DATABASE_URL", "REDIS_URL", "SECRET_KEY") and not key.startswith("SHOPRELAY_")}
-    env["SHOPRELAY_ALLOW_PRIVATE_URLS"] = LOCAL_FAKES  # the fake platform listens on loopback
+    env = _bare_env(SHOPRELAY_ALLOW_PRIVATE_URLS=LOCAL_FAKES)  # the fake platform listens on loopback
     with FakePlatform() as fake:
         process = subprocess.Popen([sys.executable, "-m", "webapp.cli", "up", "--port", str(port)], cwd=tmp_path,
                                    env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                                    start_new_session=True)
         try:
             wait_until(lambda: _healthy(port), timeout=40)
-            key = subprocess.run([sys.executable, "-m", "webapp.cli", "apikeys", "create", "ctrl-c"], cwd=tmp_path,
-                                 env=env, capture_output=True, text=True, timeout=60, check=True).stdout.strip()
-            with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=10,
-                              headers={"Authorization": f"Bearer {key}"}) as api:
-                created = api.post("/api/v1/destinations", json={
-                    "name": "hook", "kind": "webhook",
-                    "credentials": {"url": fake.base_url("webhook"), "secret": fake.webhook_secret}})
-                assert created.status_code == 201, created.text
+            with _api_with_a_webhook(tmp_path, env, port, fake) as api:
                 fake.timeout_next(1, delay=4.0)  # the platform holds the request: the delivery job is running
                 assert api.post("/api/v1/orders", json=make_order()).status_code == 202
             wait_until(lambda: any(record.fault for record in list(fake.requests)), timeout=30)
@@ -159,8 +170,7 @@ def test_up_demo_delivers_to_its_own_receiver_under_the_outbound_guard(tmp_path)
     import sqlite3
 
     port = free_port()
-    env = {key: value for key, value in os.environ.items()
-           if key not in ("DATABASE_URL", "REDIS_URL", "SECRET_KEY") and not key.startswith("SHOPRELAY_")}
+    env = _bare_env()
     process = subprocess.Popen([sys.executable, "-m", "webapp.cli", "up", "--demo", "--port", str(port)],
                                cwd=tmp_path, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     database = tmp_path / "instance" / "shoprelay.db"
@@ -214,9 +224,7 @@ def test_orders_reach_the_platform_while_a_long_sync_runs(tmp_path):
     from tests.fakeplatform import FakePlatform
 
     port = free_port()
-    env = {key: value for key, value in os.environ.items()
-           if key not in ("DATABASE_URL", "REDIS_URL", "SECRET_KEY") and not key.startswith("SHOPRELAY_")}
-    env["SHOPRELAY_ALLOW_PRIVATE_URLS"] = LOCAL_FAKES
+    env = _bare_env(SHOPRELAY_ALLOW_PRIVATE_URLS=LOCAL_FAKES)
     export = ThreadingHTTPServer(("127.0.0.1", 0), _TricklingCatalog)
     threading.Thread(target=export.serve_forever, daemon=True).start()
     with FakePlatform() as fake:
@@ -225,13 +233,7 @@ def test_orders_reach_the_platform_while_a_long_sync_runs(tmp_path):
                                    start_new_session=True)
         try:
             wait_until(lambda: _healthy(port), timeout=40)
-            key = subprocess.run([sys.executable, "-m", "webapp.cli", "apikeys", "create", "long-sync"], cwd=tmp_path,
-                                 env=env, capture_output=True, text=True, timeout=60, check=True).stdout.strip()
-            with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=10,
-                              headers={"Authorization": f"Bearer {key}"}) as api:
-                assert api.post("/api/v1/destinations", json={
-                    "name": "hook", "kind": "webhook",
-                    "credentials": {"url": fake.base_url("webhook"), "secret": fake.webhook_secret}}).status_code == 201
+            with _api_with_a_webhook(tmp_path, env, port, fake) as api:
                 source = api.post("/api/v1/sources", json={
                     "name": "Export", "kind": "csv", "location": f"http://127.0.0.1:{export.server_port}/products.csv"})
                 assert source.status_code == 201, source.text

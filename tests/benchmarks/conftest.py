@@ -71,6 +71,20 @@ def write_catalog_csv(path: Path, rows: int, *, changed_every: int = 0) -> Path:
     return path
 
 
+def write_catalog_json(path: Path, rows: int) -> Path:
+    """The same catalog as one plain JSON document ({"products": [...]}, minified), written page by page."""
+    import orjson
+
+    with path.open("wb") as handle:
+        handle.write(b'{"products": [')
+        for start in range(0, rows, 10_000):
+            page = [dict(zip(CSV_HEADER, catalog_row(number), strict=True))
+                    for number in range(start, min(start + 10_000, rows))]
+            handle.write((b"," if start else b"") + orjson.dumps(page)[1:-1])
+        handle.write(b"]}")
+    return path
+
+
 def product_records(source_id: int, start: int, stop: int) -> Iterator[dict[str, Any]]:
     """The same products as `products` table values, for seeding a database without a sync."""
     for number in range(start, stop):

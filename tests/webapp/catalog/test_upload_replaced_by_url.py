@@ -7,7 +7,8 @@ from __future__ import annotations
 import gzip
 import io
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -59,6 +60,43 @@ def _by_form(client: FlaskClient, source: Source, location: str, **extra: object
     data = {**EDIT, **extra, "csrf_token": csrf_token(client, f"/sources/{source.id}/edit"), "via": "url",
             "location": location}
     return client.post(f"/sources/{source.id}/edit", data=data, content_type="multipart/form-data").status_code
+
+
+@contextmanager
+def _sync_held_at_its_read(app: Flask, source: Source, monkeypatch) -> Iterator[dict]:  # noqa: ANN001
+    """A sync of the source running in a thread, held once it has taken the file's path and before it opens it;
+    the body runs then. Yields what the sync reports: `path` at once, `run` (status, error, added) once the
+    body is done and the sync finished."""
+    run_id = request_sync(source, enqueue=False).id
+    holding, resume, outcome = threading.Event(), threading.Event(), {}
+    real_read = catalog_sync.read_products
+
+    def read_later(kind: str, path: Path, **kwargs: object):  # noqa: ANN202
+        outcome["path"] = path
+        holding.set()
+        assert resume.wait(60), "the test never let the sync go on"
+        return real_read(kind, path, **kwargs)
+
+    def sync_in_worker() -> None:
+        with app.app_context():
+            try:
+                run = run_sync(run_id)
+                outcome["run"] = (run.status, run.error, run.added)
+            except BaseException as exc:  # noqa: BLE001 - reported below
+                outcome["error"] = exc
+
+    monkeypatch.setattr(catalog_sync, "read_products", read_later)
+    worker = threading.Thread(target=sync_in_worker, daemon=True)
+    worker.start()
+    try:
+        assert holding.wait(30), "the sync never reached its read"
+        yield outcome
+    finally:
+        resume.set()
+        worker.join(60)
+        monkeypatch.setattr(catalog_sync, "read_products", real_read)
+    assert not worker.is_alive() and "error" not in outcome, outcome.get("error")
+    outcome["run_id"] = run_id
 
 
 SWITCHES: dict[str, tuple[Callable[..., int], int]] = {"api": (_by_api, 200), "form": (_by_form, 302)}
@@ -113,45 +151,18 @@ def test_a_sync_reading_the_upload_finishes_with_it_and_the_file_goes_after(app,
                                                                             http_server, monkeypatch, via: str) -> None:
     source = _upload_source(logged_in, db)
     upload = Path(source.upload_path)
-    run_id = request_sync(source, enqueue=False).id
-    holding, resume, outcome = threading.Event(), threading.Event(), {}
-    real_read = catalog_sync.read_products
-
-    def read_later(kind: str, path: Path, **kwargs: object):  # noqa: ANN202
-        """The sync has taken the upload's path and not opened it yet: the switch happens now."""
-        outcome["path"] = path
-        holding.set()
-        assert resume.wait(60), "the test never let the sync go on"
-        return real_read(kind, path, **kwargs)
-
-    def sync_in_worker() -> None:
-        with app.app_context():
-            try:
-                run = run_sync(run_id)
-                outcome["run"] = (run.status, run.error, run.added)
-            except BaseException as exc:  # noqa: BLE001 - reported by the test below
-                outcome["error"] = exc
-
-    monkeypatch.setattr(catalog_sync, "read_products", read_later)
-    worker = threading.Thread(target=sync_in_worker, daemon=True)
-    worker.start()
-    try:
-        assert holding.wait(30), "the sync never reached its read"
+    with _sync_held_at_its_read(app, source, monkeypatch) as outcome:  # the switch happens before the read
         assert outcome["path"] == upload
         switch, saved = SWITCHES[via]
         assert switch(logged_in, source, http_server.route("/products.csv", AT_URL)) == saved
         db.session.expire_all()
         assert source.upload_path is None and source.location.endswith("/products.csv")
         assert upload.is_file(), "the running sync still reads the upload: it must stay until the sync ends"
-    finally:
-        resume.set()
-        worker.join(60)
-    assert not worker.is_alive() and "error" not in outcome, outcome.get("error")
     assert outcome["run"] == ("succeeded", None, 3)  # the whole upload, read after the switch was saved
     db.session.expire_all()
     assert _external_ids(db, source) == {"1", "2", "3"} and source.product_count == 3
     assert _files(app, source) == set(), "the sync that held the upload deletes it (and its unpacked copy)"
-    assert db.session.get(SyncRun, run_id).status == "succeeded"
+    assert db.session.get(SyncRun, outcome["run_id"]).status == "succeeded"
     assert _sync(source).added == 1  # the next sync reads the URL
     assert _external_ids(db, source) == {"1", "2", "3", "9"}
 
@@ -189,40 +200,14 @@ def test_a_new_upload_during_a_sync_never_changes_the_file_that_sync_reads(app, 
     source = _upload_source(logged_in, db)
     _sync(source)
     old = Path(source.upload_path)
-    run_id = request_sync(source, enqueue=False).id
-    holding, resume, outcome = threading.Event(), threading.Event(), {}
-    real_read = catalog_sync.read_products
-
-    def read_later(kind: str, path: Path, **kwargs: object):  # noqa: ANN202
-        holding.set()
-        assert resume.wait(60), "the test never let the sync go on"
-        return real_read(kind, path, **kwargs)
-
-    def sync_in_worker() -> None:
-        with app.app_context():
-            try:
-                run = run_sync(run_id)
-                outcome["run"] = (run.status, run.error)
-            except BaseException as exc:  # noqa: BLE001 - reported by the test below
-                outcome["error"] = exc
-
-    monkeypatch.setattr(catalog_sync, "read_products", read_later)
-    worker = threading.Thread(target=sync_in_worker, daemon=True)
-    worker.start()
-    try:
-        assert holding.wait(30), "the sync never reached its read"
+    with _sync_held_at_its_read(app, source, monkeypatch) as outcome:
         assert _reupload(logged_in, source, gzip.compress(NEWER), "products.csv.gz") == 302
         db.session.expire_all()
         new = Path(source.upload_path)
-        assert new != old and new.is_file() and old.is_file()
-    finally:
-        resume.set()
-        worker.join(60)
-    assert not worker.is_alive() and "error" not in outcome, outcome.get("error")
-    assert outcome["run"] == ("succeeded", None)
+        assert new != old and new.is_file() and old.is_file() and outcome["path"] == old
+    assert outcome["run"] == ("succeeded", None, 0)
     db.session.expire_all()
     assert _external_ids(db, source) == {"1", "2", "3"}  # what the run started with, unchanged
     assert _files(app, source) == {new.name}, "the replaced upload and its unpacked copy go when the sync ends"
-    monkeypatch.setattr(catalog_sync, "read_products", real_read)
     assert _sync(source).added == 1
     assert _external_ids(db, source) == {"1", "2", "3", "7"}
