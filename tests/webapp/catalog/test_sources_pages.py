@@ -104,6 +104,28 @@ def test_empty_list_says_what_a_source_is(logged_in) -> None:  # noqa: ANN001
     assert 'name="via" value="url" checked' in form
 
 
+def test_a_file_replaced_while_the_preview_reads_it_says_so(logged_in, db, monkeypatch) -> None:  # noqa: ANN001
+    """A plain JSON file is opened more than once (its outline, then its items); a new upload between the two
+    deletes the file the preview started with. The page says to open the preview again, never a 500."""
+    from feeds.readers import json_reader
+
+    export = b'{"products": [{"id": "1", "title": "Mug", "price": "5", "link": "https://shop.example/1"}]}'
+    response = _create(logged_in, name="Mugs", kind="json", upload=_upload(export, "products.json"))
+    assert response.status_code == 302
+    source = _source(db)
+    real_shape = json_reader.document_shape
+
+    def shape_then_replaced(path: Path):  # noqa: ANN202
+        shape = real_shape(path)
+        path.unlink()  # what a new upload does to the file it replaces, once no sync reads it
+        return shape
+
+    monkeypatch.setattr(json_reader, "document_shape", shape_then_replaced)
+    page = logged_in.get(f"/sources/{source.id}/mapping")
+    assert page.status_code == 200
+    assert "replaced while the preview read it" in page.get_data(as_text=True)
+
+
 def test_upload_map_preview_and_save(logged_in, db) -> None:  # noqa: ANN001
     response = _create(logged_in, name="Mugs", upload=_upload(SMALL_CSV), **{"options.currency": "eur"})
     assert response.status_code == 302 and response.location.endswith("/mapping")

@@ -118,14 +118,22 @@ def preview_file(source: Source, *, refresh: bool = False) -> Path:
     return path
 
 
+def _reason(exc: Exception) -> str:
+    """What the preview says: a reader's reason, or that the file went while it was read (a new upload or a
+    URL replaced it meanwhile; readers open the file more than once)."""
+    if isinstance(exc, FileNotFoundError):
+        return "the source's file was replaced while the preview read it: open the preview again"
+    return str(exc)
+
+
 def mapping_view(source: Source, *, refresh: bool = False) -> MappingView:
     """Columns, detected and current mapping, sample rows; `error` set when the file cannot be read."""
     view = MappingView(source, mappable=source.kind in MAPPABLE_KINDS)
     try:
         inspection = inspect_source(source.kind, preview_file(source, refresh=refresh), source.options or {},
                                     max_bytes=current_app.config["SOURCE_MAX_BYTES"])
-    except SourceError as exc:
-        view.error = str(exc)
+    except (SourceError, FileNotFoundError) as exc:
+        view.error = _reason(exc)
         view.mapping = dict(source.mapping or {})
         return view
     view.columns, view.samples, view.options = inspection.columns, inspection.sample_rows, inspection.options
@@ -155,8 +163,8 @@ def preview(source: Source, mapping: Mapping[str, str] | None = None, *, refresh
                                  mapping=active if source.kind in MAPPABLE_KINDS else None,
                                  options=source.options or {}, limit=PREVIEW_ROWS,
                                  max_bytes=current_app.config["SOURCE_MAX_BYTES"])
-    except SourceError as exc:
-        result.error = str(exc)
+    except (SourceError, FileNotFoundError) as exc:
+        result.error = _reason(exc)
         return result
     for item in items:
         (result.problems if isinstance(item, RowProblem) else result.products).append(item)
