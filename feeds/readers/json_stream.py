@@ -20,8 +20,10 @@ import ijson
 from feeds.product import SourceError
 
 DEPTH_LIMIT = 1024  # as orjson's: items deeper than the readers' MAX_DEPTH still come as row problems
-PIECE_BYTES = 4096  # what the parser gets per read: a syntax error is placed within one piece
+PIECE_BYTES = 64 * 1024  # what the parser gets per read, at least (see _Utf8Pieces.read)
+PIECE_MAX_BYTES = 4 * 1024 * 1024  # and at most: a long token is read in pieces as long as itself up to this
 KEY_CAP = 10_000    # keys kept per object when sketching a document's shape (a map of id → product has millions)
+MAX_ITEM_BYTES = 64 * 1024 * 1024  # one product, as one JSON Lines line may be: more is refused while it is read
 
 
 class _Utf8Pieces:
@@ -38,22 +40,38 @@ class _Utf8Pieces:
         else:
             rest = handle.read(1) if head == codecs.BOM_UTF8[:2] else b""
             self.pending = b"" if head + rest == codecs.BOM_UTF8 else head + rest
-        self.recent = b""       # the previous piece and the current one
+        self.recent = b""       # the current piece and the end of the previous one
         self.lines_before = 0   # newlines before `recent`
         self.ended = False
+        self.consumed = 0       # bytes handed to the parser
+        self.boundary = 0       # `consumed` when the parser last stood between items (or tokens)
+        self.item = 0           # the item being read (0: the reader counts no items)
 
     def read(self, size: int = -1) -> bytes:
-        want = PIECE_BYTES if size is None or size < 0 else min(size, PIECE_BYTES)
+        """At most `size` bytes; PIECE_BYTES, or as much as the value still open when that is more: yajl scans
+        a token split across reads again from its start, so a long one read in small pieces cost quadratic time."""
+        want = min(PIECE_MAX_BYTES, max(PIECE_BYTES, self.consumed - self.boundary))
+        if size is not None and size >= 0:
+            want = min(size, want)
         piece = self.pending[:want]
         self.pending = self.pending[want:]
         if len(piece) < want and not self.ended:
             piece += self._more(want - len(piece))
-        if len(self.recent) > PIECE_BYTES:
-            dropped = self.recent[:-PIECE_BYTES]
-            self.lines_before += dropped.count(b"\n")
-            self.recent = self.recent[-PIECE_BYTES:]
-        self.recent += piece
+        tail = self.recent[-PIECE_BYTES:]
+        self.lines_before += self.recent[:len(self.recent) - len(tail)].count(b"\n")
+        self.recent = tail + piece
+        self.consumed += len(piece)
+        if self.consumed - self.boundary > MAX_ITEM_BYTES:
+            raise SourceError(self._too_big())
         return piece
+
+    def _too_big(self) -> str:
+        limit = MAX_ITEM_BYTES // (1024 * 1024)
+        if self.item:
+            return (f"item {self.item} of the JSON is larger than {limit} MB; a product never is (is the list of "
+                    f"products under another key? set the source's list key)")
+        line = self.lines_before + self.recent.count(b"\n") + 1
+        return f"one value in the JSON (ending after line {line:,}) is larger than {limit} MB; a product never is"
 
     def _more(self, size: int) -> bytes:
         raw = self.handle.read(size)
@@ -126,8 +144,12 @@ def _syntax_error(path: Path, pieces: _Utf8Pieces, exc: Exception) -> SourceErro
     return SourceError(f"invalid JSON at line {place[0]} column {place[1]}: {reason}")
 
 
-def _guarded(events: Iterator[tuple[Any, ...]]) -> Iterator[tuple[Any, ...]]:
-    """The parser's events, refused past DEPTH_LIMIT levels of nesting (before anything that deep is built)."""
+def _guarded(events: Iterator[tuple[Any, ...]], pieces: _Utf8Pieces,
+             item_depth: int | None = None) -> Iterator[tuple[Any, ...]]:
+    """The parser's events, refused past DEPTH_LIMIT levels of nesting (before anything that deep is built).
+
+    Also tells `pieces` where the parser stands between items (objects or arrays at `item_depth`, or any value
+    when None), so a single item over MAX_ITEM_BYTES is refused while it is read, not after it is built."""
     depth = 0
     for event in events:
         kind = event[-2]
@@ -136,8 +158,14 @@ def _guarded(events: Iterator[tuple[Any, ...]]) -> Iterator[tuple[Any, ...]]:
             if depth > DEPTH_LIMIT:
                 raise SourceError(f"the JSON nests objects or arrays more than {DEPTH_LIMIT} levels deep (over the "
                                   f"depth limit); a product is never that deep")
+            if depth == item_depth:
+                pieces.item += 1
         elif kind == "end_map" or kind == "end_array":
             depth -= 1
+        elif item_depth is not None and depth == item_depth - 1 and kind != "map_key":
+            pieces.item += 1  # a scalar item
+        if item_depth is None or depth < item_depth:
+            pieces.boundary = pieces.consumed
         yield event
 
 
@@ -146,7 +174,7 @@ def document_shape(path: Path) -> Any:
     as up to ten placeholders (`{}` for an object item, None for anything else), scalars as None. A list at the
     top is answered at once (its items are the products)."""
     with _parsing(path) as pieces:
-        events = _guarded(ijson.basic_parse(pieces, use_float=True))
+        events = _guarded(ijson.basic_parse(pieces, buf_size=PIECE_MAX_BYTES, use_float=True), pieces)
         first = next(events, None)
         if first is None:
             raise SourceError("the JSON file holds no value")
@@ -215,8 +243,9 @@ def stream_items(path: Path, list_key: str) -> Iterator[Any]:
     if found not in ("start_array", "start_map"):
         raise SourceError(f"the JSON at {list_key or 'the top level'} is neither a list nor an object")
     wanted = (f"{prefix}.item" if prefix else "item") if found == "start_array" else prefix
+    item_depth = len(parts) + (2 if found == "start_array" else 1)  # the items' own depth (the top level is 1)
     with _parsing(path) as pieces:
-        events = _guarded(ijson.parse(pieces, use_float=True))
+        events = _guarded(ijson.parse(pieces, buf_size=PIECE_MAX_BYTES, use_float=True), pieces, item_depth)
         yield from ijson.items(events, wanted, use_float=True)
 
 
@@ -224,7 +253,7 @@ def _value_kind(path: Path, prefix: str) -> str | None:
     """The parser event that starts the value at `prefix` (start_array, start_map or a scalar's), None when the
     document has none there; reads only as far as that value (the whole file when it is missing)."""
     with _parsing(path) as pieces:
-        for event_prefix, event, _ in _guarded(ijson.parse(pieces, use_float=True)):
+        for event_prefix, event, _ in _guarded(ijson.parse(pieces, buf_size=PIECE_MAX_BYTES, use_float=True), pieces):
             if event_prefix == prefix and event not in ("map_key", "end_map", "end_array"):
                 return event
     return None

@@ -56,11 +56,11 @@ def test_byte_order_marks_and_utf16_exports(tmp_path):
 
 
 def test_a_syntax_error_far_into_the_file_says_its_line_and_column(tmp_path):
-    lines = [orjson.dumps(ITEM | {"id": str(n)}).decode() + "," for n in range(3000)]
-    lines[2500] = '{"id": "2500", "title": "Broken" "price": "1"},'  # a missing comma, line 2502
+    lines = [orjson.dumps(ITEM | {"id": str(n)}).decode() + "," for n in range(30000)]
+    lines[25000] = '{"id": "25000", "title": "Broken" "price": "1"},'  # a missing comma, line 25002
     path = _write(tmp_path, "p.json", ("[\n" + "\n".join(lines) + '\n{"id": "last"}]').encode())
     assert path.stat().st_size > 20 * PIECE_BYTES
-    with pytest.raises(SourceError, match=r"invalid JSON at line 2502 column 3\d: .*expect ',' or '}'"):
+    with pytest.raises(SourceError, match=r"invalid JSON at line 25002 column 3\d: .*expect ',' or '}'"):
         list(read_products("json", path, options={"format": "json", "list_key": ""}))
 
 
@@ -105,3 +105,19 @@ def test_a_map_of_millions_of_keys_is_sketched_in_bounded_memory(tmp_path):
 
     path = _write(tmp_path, "p.json", orjson.dumps({f"sku-{n}": ITEM for n in range(KEY_CAP * 3)}))
     assert len(document_shape(path)) == KEY_CAP
+
+
+def test_an_item_larger_than_the_item_cap_is_refused_while_it_is_read(tmp_path, monkeypatch):
+    from feeds.readers import json_stream
+
+    monkeypatch.setattr(json_stream, "MAX_ITEM_BYTES", 64 * 1024)
+    items = [ITEM | {"id": str(n)} for n in range(500)]  # 500 small items: far more than the cap in all
+    items[300] = ITEM | {"id": "300", "description": "x" * 200_000}
+    path = _write(tmp_path, "p.json", orjson.dumps({"products": items}))
+    read: list[str] = []
+    with pytest.raises(SourceError, match="item 301 of the JSON is larger than 0 MB"):
+        for item in read_products("json", path, options={"format": "json", "list_key": "products"}):
+            read.append(item.external_id)
+    assert read == [str(n) for n in range(300)]  # the items before it were read one by one
+    with pytest.raises(SourceError, match=r"one value in the JSON \(ending after line 1\) is larger than"):
+        list(read_products("json", path))  # finding the list reads the outline, which meets the same value

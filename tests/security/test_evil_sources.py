@@ -181,6 +181,10 @@ def test_bombs_and_huge_inputs_fail_cleanly_in_bounded_memory(tmp_path, bomb_ser
          "reason": "longer than"},
         {"label": "plain JSON export of 120,000 products (70 MB)", "kind": "json",
          "path": str(evil.big_json_export(tmp_path / "big.json", 120_000)), "products": 120_000},
+        {"label": "plain JSON whose second item is 80 MB", "kind": "json",
+         "path": str(evil.huge_line(tmp_path / "item.json", 80 * evil.MIB,
+                                    prefix=b'{"products": [{"id": "1"}, {"id": "2", "title": "')),
+         "reason": "is larger than 64 MB"},
         {"label": "XML of 300k elements that are not products", "kind": "xml", "options": ITEM,
          "path": str(evil.many_elements(tmp_path / "many.xml", 300_000)), "products": 2},
     ]
