@@ -146,16 +146,8 @@ def _checkouts_mine(work: Work) -> Any:
 
 def _orders(work: Work, cursor: int) -> tuple[int, int | None, dict[str, int]]:
     table = Order.__table__
-    mine = _orders_mine(work)
-    page = _page(table, mine, cursor)
-    rows = _still_theirs(table, page, mine, table.c.data)
-    for row in rows:
-        work.values |= personal_values(row.data)
-    pattern = work.pattern()
+    page, rows, pattern = _scrub_chunk(work, table, _orders_mine(work), cursor)
     if rows:
-        db.session.execute(sa.update(table).where(table.c.id == sa.bindparam("b_id")).values(
-            email=None, data=sa.bindparam("b_data")),
-            [{"b_id": row.id, "b_data": scrub_json_text(row.data, pattern)} for row in rows])
         # events of these orders that name another contact (or none): cleaned here, the rest by contact
         events = Event.__table__
         strays = db.session.execute(sa.select(events.c.id, events.c.payload, events.c.last_error).where(
@@ -169,8 +161,13 @@ def _checkouts(work: Work, cursor: int) -> tuple[int, int | None, dict[str, int]
     """The person's checkouts, and checkouts that carry the address under a contact that moved on, as they
     stood when the erasure was asked for: one sent again since belongs to the new contact (its contact and
     `updated_at` say so) and is left alone."""
-    table = Checkout.__table__
-    mine = _checkouts_mine(work)
+    page, rows, pattern = _scrub_chunk(work, Checkout.__table__, _checkouts_mine(work), cursor)
+    return 0, _next(page), {"checkouts": len(rows)}
+
+
+def _scrub_chunk(work: Work, table: sa.Table, mine: Any, cursor: int) -> tuple[list[int], list[Any], Any]:
+    """The next chunk of orders or checkouts still the person's (locked), their values learnt, their email
+    column cleared and their stored JSON scrubbed. Returns the chunk's ids, its rows and the pattern used."""
     page = _page(table, mine, cursor)
     rows = _still_theirs(table, page, mine, table.c.data)
     for row in rows:
@@ -180,7 +177,7 @@ def _checkouts(work: Work, cursor: int) -> tuple[int, int | None, dict[str, int]
         db.session.execute(sa.update(table).where(table.c.id == sa.bindparam("b_id")).values(
             email=None, data=sa.bindparam("b_data")),
             [{"b_id": row.id, "b_data": scrub_json_text(row.data, pattern)} for row in rows])
-    return 0, _next(page), {"checkouts": len(rows)}
+    return page, rows, pattern
 
 
 def _page(table: sa.Table, mine: Any, cursor: int) -> list[int]:
