@@ -9,9 +9,6 @@ from __future__ import annotations
 
 import contextlib
 import io
-import json
-import subprocess
-import sys
 import threading
 import zipfile
 from collections.abc import Iterator
@@ -25,6 +22,7 @@ from feeds.product import RowProblem, SourceError
 from feeds.readers import READER_KINDS, inspect_source, read_products
 from tests.conftest import csrf_token
 from tests.security import evil
+from tests.security.bounded import measure_in_child
 
 ROOT = Path(__file__).resolve().parents[2]
 EVIL = ROOT / "tests" / "fixtures" / "evil"
@@ -86,37 +84,6 @@ def test_every_reader_meets_every_sample_with_a_source_error_at_worst(kind):
 
 # --- big inputs, in a child process whose peak memory is measured ------------------------------------------
 
-_CHILD = """
-import json, resource, sys
-from feeds.fetch import fetch_to_file
-from feeds.product import RowProblem, SourceError
-from feeds.readers import read_products
-
-def rss_mb():
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-
-cases, folder = json.loads(sys.argv[1]), sys.argv[2]
-base = rss_mb()
-results = []
-for case in cases:
-    outcome = {"label": case["label"]}
-    try:
-        if "url" in case:
-            fetch_to_file(case["url"], folder + "/download", max_bytes=case.get("max_bytes", 2 * 1024 ** 3))
-            outcome["error"] = None
-        else:
-            items = list(read_products(case["kind"], case["path"], options=case.get("options")))
-            problems = [item.message for item in items if isinstance(item, RowProblem)]
-            outcome["error"] = None
-            outcome["products"] = len(items) - len(problems)
-    except SourceError as exc:
-        outcome["error"] = str(exc)
-    except BaseException as exc:
-        outcome["error"] = f"UNEXPECTED {type(exc).__name__}: {exc}"
-    outcome["growth_mb"] = rss_mb() - base
-    results.append(outcome)
-print(json.dumps(results))
-"""
 
 
 class _Bombs(BaseHTTPRequestHandler):
@@ -188,10 +155,7 @@ def test_bombs_and_huge_inputs_fail_cleanly_in_bounded_memory(tmp_path, bomb_ser
         {"label": "XML of 300k elements that are not products", "kind": "xml", "options": ITEM,
          "path": str(evil.many_elements(tmp_path / "many.xml", 300_000)), "products": 2},
     ]
-    child = subprocess.run([sys.executable, "-c", _CHILD, json.dumps(cases), str(tmp_path)], cwd=ROOT,
-                           capture_output=True, text=True, timeout=120, check=False)
-    assert child.returncode == 0, child.stderr
-    results = json.loads(child.stdout)
+    results = measure_in_child("tests.security.bounded:read_source", cases, tmp_path)
     for case, result in zip(cases, results, strict=True):
         if "reason" in case:
             assert result["error"] and case["reason"] in result["error"], (case["label"], result)

@@ -7,8 +7,6 @@ import gzip
 import io
 import json
 import shutil
-import subprocess
-import sys
 import zipfile
 from pathlib import Path
 from typing import Any
@@ -20,6 +18,7 @@ from feeds.product import SourceError
 from tests.conftest import csrf_token
 from tests.factories import make_order
 from tests.security import evil
+from tests.security.bounded import measure_in_child
 from webapp.models import ImportRun, Order
 from webapp.services.orders import imports
 from webapp.services.orders.imports import read_records, run_import, start_or_resume
@@ -182,31 +181,6 @@ def test_a_hostile_upload_ends_in_a_failed_run_that_says_why(logged_in, db, work
 
 # --- big inputs, in a child process whose peak memory is measured ----------------------------------------------
 
-_CHILD = """
-import json, resource, sys
-from pathlib import Path
-from feeds.product import SourceError
-from webapp.services.orders.imports import read_records
-
-def rss_mb():
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-
-base = rss_mb()
-results = []
-for case in json.loads(sys.argv[1]):
-    outcome = {"label": case["label"], "error": None, "invalid": []}
-    try:
-        for record in read_records(Path(case["path"])):
-            if isinstance(record, dict) and "__invalid__" in record:
-                outcome["invalid"].append(record["__invalid__"][:200])
-    except SourceError as exc:
-        outcome["error"] = str(exc)
-    except BaseException as exc:
-        outcome["error"] = f"UNEXPECTED {type(exc).__name__}: {exc}"
-    outcome["growth_mb"] = rss_mb() - base
-    results.append(outcome)
-print(json.dumps(results))
-"""
 
 
 def _one_big_order(path: Path, rows: int) -> Path:
@@ -228,10 +202,7 @@ def test_huge_imports_fail_cleanly_in_bounded_memory(tmp_path) -> None:  # noqa:
         {"label": "one CSV order of 400,000 rows", "invalid": "more than 10,000 rows",
          "path": str(_one_big_order(tmp_path / "big.csv", 400_000))},
     ]
-    child = subprocess.run([sys.executable, "-c", _CHILD, json.dumps(cases)], cwd=ROOT, capture_output=True,
-                           text=True, timeout=120, check=False)
-    assert child.returncode == 0, child.stderr
-    results = json.loads(child.stdout)
+    results = measure_in_child("tests.security.bounded:read_import", cases, tmp_path)
     for case, result in zip(cases, results, strict=True):
         if "reason" in case:
             assert result["error"] and case["reason"] in result["error"], (case["label"], result)
