@@ -47,6 +47,8 @@ class ReadStats:
 
     rows_read: int = 0
     rows_total: int | None = None
+    size: int = 0                                  # bytes in the (unpacked) file being read
+    position: Callable[[], int] | None = None      # bytes of it read so far (see follow)
     products: int = 0
     problems: int = 0
     no_link_ids: set[str] = field(default_factory=set, repr=False)
@@ -56,7 +58,28 @@ class ReadStats:
     def row_read(self) -> None:
         self.rows_read += 1
         if self.on_progress is not None and self.rows_read % PROGRESS_EVERY == 0:
-            self.on_progress(self.rows_read, self.rows_total)
+            self.on_progress(self.rows_read, self.rows_total if self.rows_total is not None else
+                             self.estimated_total())
+
+    def follow(self, handle: Any) -> None:
+        """The reader's open handle on the file (binary, or text over a binary buffer): how far it has read
+        tells how many rows the whole file holds, roughly, so a long sync shows a share done."""
+        raw = getattr(handle, "buffer", handle)
+        self.position = raw.tell
+
+    def estimated_total(self) -> int | None:
+        """Rows in the whole file, from the rows read so far and the share of its bytes they took; None while
+        the reader tells no position (or too little is read to say)."""
+        if self.position is None or not self.size:
+            return None
+        try:
+            done = self.position()
+        except (OSError, ValueError):  # the handle was closed: the read is over
+            return None
+        if done <= 0:
+            return None
+        estimate = round(self.rows_read * self.size / min(done, self.size))
+        return max(self.rows_read, round(estimate, 3 - len(str(estimate))))  # three significant figures
 
     def skip(self, reason: str) -> None:
         self.skipped[reason] = self.skipped.get(reason, 0) + 1
@@ -147,7 +170,7 @@ def read_products(kind: str, path: Path, *, mapping: dict[str, str] | None = Non
     module = _module(kind)
     path = _check_file(Path(path), max_bytes)
     detected = module.detect_options(path, dict(options or {}))
-    stats = ReadStats(on_progress=on_progress)
+    stats = ReadStats(on_progress=on_progress, size=path.stat().st_size)
     if hasattr(module, "iter_products"):
         items = module.iter_products(path, detected, stats)
     else:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import codecs
 import csv
 import io
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -134,11 +134,15 @@ def unique_header(names: list[str]) -> list[str]:
     return header
 
 
-def iter_records(path: Path, options: dict[str, Any]) -> Iterator[tuple[int, list[str], list[str]]]:
-    """(line where the record starts, header, values) for each non-blank record after the header."""
+def iter_records(path: Path, options: dict[str, Any],
+                 follow: Callable[[Any], None] | None = None) -> Iterator[tuple[int, list[str], list[str]]]:
+    """(line where the record starts, header, values) for each non-blank record after the header; `follow` is
+    given the open handle (ReadStats.follow: how far the read is)."""
     csv.field_size_limit(max(csv.field_size_limit(), FIELD_SIZE_LIMIT))
     encoding = options.get("encoding") or detect_encoding(path)
     with open_text(path, encoding) as handle:
+        if follow is not None:
+            follow(handle)
         reader = csv.reader(bounded_lines(handle), delimiter=options.get("delimiter") or ",", strict=True)
         line = 0
         try:
@@ -189,7 +193,7 @@ def header(path: Path, options: dict[str, Any]) -> list[str]:
 def iter_rows(path: Path, options: dict[str, Any],
               stats: Any = None) -> Iterator[tuple[int, dict[str, Any] | RowProblem]]:
     """Rows as column -> text; a row with more values than the header is a problem, fewer are padded."""
-    for line, names, values in iter_records(path, options):
+    for line, names, values in iter_records(path, options, stats.follow if stats is not None else None):
         if len(values) > len(names):
             yield line, RowProblem(line, f"line {line} has {len(values)} values but the header has "
                                          f"{len(names)} columns")

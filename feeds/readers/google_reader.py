@@ -75,5 +75,6 @@ def _normalise(row: dict[str, Any]) -> dict[str, Any]:
 
 def iter_rows(path: Path, options: dict[str, Any],
               stats: Any = None) -> Iterator[tuple[int, dict[str, Any] | RowProblem]]:
-    for number, item in enumerate(iter_items(path, _ITEM_TAGS), start=1):
+    follow = stats.follow if stats is not None else None
+    for number, item in enumerate(iter_items(path, _ITEM_TAGS, follow), start=1):
         yield number, item_row(item)

@@ -8,7 +8,7 @@ is expanded page by page.
 from __future__ import annotations
 
 import codecs
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -125,7 +125,7 @@ def too_deep(value: Any, limit: int = MAX_DEPTH) -> bool:
 def iter_items(path: Path, options: dict[str, Any], stats: Any = None) -> Iterator[tuple[int, Any]]:
     """(item number, raw JSON value) for every item; bad JSON Lines lines and items nested deeper than
     MAX_DEPTH come as RowProblems."""
-    for number, item in _raw_items(path, options):
+    for number, item in _raw_items(path, options, stats.follow if stats is not None else None):
         if isinstance(item, dict | list) and too_deep(item):
             yield number, RowProblem(number, f"item {number} nests objects or arrays more than {MAX_DEPTH} levels "
                                              f"deep; a product is never that deep")
@@ -145,13 +145,16 @@ def bounded_lines(handle: Any, *, holds: str = "one product (or one page of prod
         yield raw
 
 
-def _raw_items(path: Path, options: dict[str, Any]) -> Iterator[tuple[int, Any]]:
+def _raw_items(path: Path, options: dict[str, Any],
+               follow: Callable[[Any], None] | None = None) -> Iterator[tuple[int, Any]]:
     list_key = options.get("list_key") or ""
     if options.get("format") != "jsonl":
-        yield from enumerate(stream_items(path, list_key), start=1)
+        yield from enumerate(stream_items(path, list_key, follow), start=1)
         return
     number = 0
     with path.open("rb") as handle:
+        if follow is not None:
+            follow(handle)
         for line_number, raw in enumerate(bounded_lines(handle), start=1):
             line = raw.removeprefix(codecs.BOM_UTF8).strip() if line_number == 1 else raw.strip()
             if not line:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import codecs
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -232,9 +232,10 @@ def _sketch_object(events: Iterator[tuple[Any, ...]]) -> dict[str, Any]:
     return root
 
 
-def stream_items(path: Path, list_key: str) -> Iterator[Any]:
+def stream_items(path: Path, list_key: str, follow: Callable[[Any], None] | None = None) -> Iterator[Any]:
     """The items of the list at `list_key` (dotted; "" for the top level) one at a time; an object there is a
-    list of one item. Raises SourceError (before or while iterating) for a file that is not usable JSON."""
+    list of one item; `follow` is given the open file (ReadStats.follow). Raises SourceError (before or while
+    iterating) for a file that is not usable JSON."""
     parts = [part for part in (list_key or "").split(".") if part]
     prefix = ".".join(parts)
     found = _value_kind(path, prefix)
@@ -245,6 +246,8 @@ def stream_items(path: Path, list_key: str) -> Iterator[Any]:
     wanted = (f"{prefix}.item" if prefix else "item") if found == "start_array" else prefix
     item_depth = len(parts) + (2 if found == "start_array" else 1)  # the items' own depth (the top level is 1)
     with _parsing(path) as pieces:
+        if follow is not None:
+            follow(pieces.handle)
         events = _guarded(ijson.parse(pieces, buf_size=PIECE_MAX_BYTES, use_float=True), pieces, item_depth)
         yield from ijson.items(events, wanted, use_float=True)
 

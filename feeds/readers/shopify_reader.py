@@ -99,7 +99,7 @@ def _skip_reason(product: dict[str, Any]) -> str | None:
 def iter_rows(path: Path, options: dict[str, Any],
               stats: Any = None) -> Iterator[tuple[int, dict[str, Any] | RowProblem]]:
     number = 0
-    for product_number, product in json_reader.iter_items(path, options):
+    for product_number, product in json_reader.iter_items(path, options, stats):
         if not isinstance(product, dict):
             number += 1
             yield number, (product if isinstance(product, RowProblem)

@@ -9,7 +9,7 @@ only the variable parents (the fields variations inherit), the second yields ite
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
@@ -49,8 +49,9 @@ def iter_rows(path: Path, options: dict[str, Any],
     return csv_reader.iter_rows(path, options)
 
 
-def _records(path: Path, options: dict[str, Any]) -> Iterator[tuple[int, dict[str, str]]]:
-    for line, names, values in csv_reader.iter_records(path, options):
+def _records(path: Path, options: dict[str, Any],
+             follow: Callable[[Any], None] | None = None) -> Iterator[tuple[int, dict[str, str]]]:
+    for line, names, values in csv_reader.iter_records(path, options, follow):
         yield line, dict(zip(names, values, strict=False))
 
 
@@ -156,7 +157,7 @@ def iter_products(path: Path, options: dict[str, Any], stats: Any) -> Iterator[P
     defaults = defaults_from(options)
     defaults.pop("base_url", None)  # links are built from store_url above
     today = date.today()
-    for line, record in _records(path, options):
+    for line, record in _records(path, options, stats.follow):  # the second pass: the one that yields
         stats.row_read()
         types = _types(record)
         if not _published(record):

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -29,7 +29,8 @@ def local_name(tag: Any) -> str:
     return tag.rpartition("}")[2] if isinstance(tag, str) else ""
 
 
-def safe_iterparse(path: Path, events: tuple[str, ...] = ("end",)) -> Iterator[tuple[str, Any]]:
+def safe_iterparse(path: Path, events: tuple[str, ...] = ("end",),
+                   follow: Callable[[Any], None] | None = None) -> Iterator[tuple[str, Any]]:
     """lxml iterparse with every risky feature off; a DOCTYPE declaring entities raises SourceError.
 
     The DOCTYPE is read before lxml sees the file: recent libxml2 stops a billion-laughs document with its
@@ -38,6 +39,8 @@ def safe_iterparse(path: Path, events: tuple[str, ...] = ("end",)) -> Iterator[t
     with path.open("rb") as handle:
         _refuse_declared_entities(handle.read(_PROLOG_BYTES))
         handle.seek(0)
+        if follow is not None:  # how far the read is (ReadStats.follow)
+            follow(handle)
         context = etree.iterparse(handle, events=events, resolve_entities=False, no_network=True,
                                   load_dtd=False, huge_tree=False, remove_comments=True, remove_pis=True)
         checked = False
@@ -157,11 +160,12 @@ def _add(row: dict[str, Any], name: str, value: str) -> None:
         row[name] = [row[name], value]
 
 
-def iter_items(path: Path, item_tags: str | tuple[str, ...]) -> Iterator[Any]:
+def iter_items(path: Path, item_tags: str | tuple[str, ...],
+               follow: Callable[[Any], None] | None = None) -> Iterator[Any]:
     """Each complete item element (by local name), released once the caller has moved on; elements outside
     any item are released too, so a file of millions of other elements cannot grow the tree either."""
     wanted = (item_tags,) if isinstance(item_tags, str) else item_tags
-    for _, element in safe_iterparse(path, ("end",)):
+    for _, element in safe_iterparse(path, ("end",), follow):
         if local_name(element.tag) in wanted:
             yield element
             release(element)
@@ -171,5 +175,6 @@ def iter_items(path: Path, item_tags: str | tuple[str, ...]) -> Iterator[Any]:
 
 def iter_rows(path: Path, options: dict[str, Any],
               stats: Any = None) -> Iterator[tuple[int, dict[str, Any] | RowProblem]]:
-    for number, item in enumerate(iter_items(path, options["item_tag"]), start=1):
+    follow = stats.follow if stats is not None else None
+    for number, item in enumerate(iter_items(path, options["item_tag"], follow), start=1):
         yield number, element_row(item)

@@ -175,7 +175,29 @@ def test_progress_is_reported_every_thousand_rows_and_at_the_end(tmp_path):
     path = write(tmp_path, "p.csv", "id,name\n" + "".join(f"{n},Item {n}\n" for n in range(2500)))
     calls: list[tuple[int, int | None]] = []
     assert len(list(read_products("csv", path, on_progress=lambda done, total: calls.append((done, total))))) == 2500
-    assert calls == [(1000, None), (2000, None), (2500, 2500)]
+    assert [done for done, _ in calls] == [1000, 2000, 2500] and calls[-1] == (2500, 2500)
+    assert all(total is None or total >= done for done, total in calls)  # a 40 KB file is read in one go
+
+
+@pytest.mark.parametrize(("kind", "name", "options", "content"), [
+    ("csv", "p.csv", {}, "id,title,price\n" + "".join(f"{n},Item {n},{n % 90 + 1}.50\n" for n in range(30000))),
+    ("json", "p.json", {}, orjson.dumps({"products": [{"id": str(n), "title": f"Item {n}", "price": "5"}
+                                                      for n in range(30000)]})),
+    ("json", "p.jsonl", {}, b"".join(orjson.dumps({"id": str(n), "title": f"Item {n}"}) + b"\n"
+                                     for n in range(30000))),
+    ("xml", "p.xml", {"item_tag": "product"}, "<products>" + "".join(
+        f"<product><id>{n}</id><title>Item {n}</title></product>" for n in range(30000)) + "</products>"),
+])
+def test_a_long_read_tells_its_total_from_the_share_of_the_file_read(tmp_path, kind, name, options, content):
+    """No reader knows its row count up front (the file is streamed): the total shown while a sync runs is
+    estimated from the bytes read so far, close to the real one long before the end, and exact at the end."""
+    path = write(tmp_path, name, content)
+    calls: list[tuple[int, int | None]] = []
+    items = list(read_products(kind, path, options=options, on_progress=lambda done, total: calls.append((done, total))))
+    assert len(items) == 30000
+    estimates = [total for done, total in calls if 5000 <= done < 30000]
+    assert estimates and all(total is not None and abs(total - 30000) < 30000 * 0.15 for total in estimates), calls
+    assert calls[-1] == (30000, 30000)
 
 
 def test_preview_gives_the_first_items_only(tmp_path):

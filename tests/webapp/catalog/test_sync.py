@@ -102,6 +102,27 @@ def test_bad_sources_fail_clearly_and_keep_the_catalog(app, db, http_server, rou
     assert _titles(db, source) == {"1": "Mug", "2": "Tee"}
 
 
+def test_a_long_sync_shows_an_estimated_total_while_it_reads(app, db, http_server, monkeypatch):
+    """The progress the sources page polls: rows read, and the file's estimated total (said to be one) long
+    before the read ends."""
+    from webapp.services.catalog import sync as catalog_sync
+
+    seen: list[tuple[int, int | None, str]] = []
+    real = catalog_sync.set_progress
+
+    def record(kind: str, item_id: int, done: int, total: int | None = None, note: str = "") -> None:
+        seen.append((done, total, note))
+        real(kind, item_id, done, total, note)
+
+    monkeypatch.setattr(catalog_sync, "set_progress", record)
+    source = _source(http_server.route("/big.csv", _csv((n, f"Item {n}", "5") for n in range(20000))))
+    assert _sync(source).status == "succeeded"
+    reading = [(done, total, note) for done, total, note in seen if note != "applying"]
+    midway = [entry for entry in reading if 5000 <= entry[0] < 20000]
+    assert midway and all(note == "total estimated from the share of the file read" and
+                          abs(total - 20000) < 3000 for _, total, note in midway), reading
+
+
 @both_databases
 def test_a_json_export_cut_short_fails_and_keeps_the_catalog(app, db, http_server):
     """A streamed JSON source yields its first items before the cut shows: the run still changes nothing."""

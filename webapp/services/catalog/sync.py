@@ -240,7 +240,9 @@ def _obtain_file(source: Source):  # noqa: ANN202
 
 def _read_and_apply(run: SyncRun, source: Source, path: Path) -> Diff:
     def progress(done: int, total: int | None) -> None:
-        set_progress("sync", run.id, done, total)
+        estimated = total is not None and stream.stats.rows_total is None and done < total
+        set_progress("sync", run.id, done, total, note="total estimated from the share of the file read"
+                     if estimated else "")
         if shutdown.requested():
             raise SyncInterrupted(f"stopped after {done:,} rows because its worker was shutting down; the "
                                   "catalog is unchanged and the sync was queued again")
