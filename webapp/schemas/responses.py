@@ -191,11 +191,23 @@ class DestinationList(_Out):
     destinations: list[DestinationOut]
 
 
+class SyncProgressOut(_Out):
+    phase: str | None = Field(description="reading (the file, rows so far) | applying (staged changes) | null "
+                              "while queued")
+    done: int
+    total: int | None = Field(description="Rows in all, when known; while reading a file, an estimate from the "
+                              "share of its bytes read (see total_estimated)")
+    total_estimated: bool
+    percent: float | None
+
+
 class SyncRunOut(_Out):
     id: int
     status: str
     counts: dict[str, int | None]
     error: str | None
+    progress: SyncProgressOut | None = Field(default=None, description="Live, while the run is queued or "
+                                             "running; null once it ended")
 
 
 class SourceOut(_Out):

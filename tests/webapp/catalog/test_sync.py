@@ -102,17 +102,20 @@ def test_bad_sources_fail_clearly_and_keep_the_catalog(app, db, http_server, rou
     assert _titles(db, source) == {"1": "Mug", "2": "Tee"}
 
 
-def test_a_long_sync_shows_an_estimated_total_while_it_reads(app, db, http_server, monkeypatch):
-    """The progress the sources page polls: rows read, and the file's estimated total (said to be one) long
-    before the read ends."""
+def test_a_long_sync_shows_an_estimated_total_while_it_reads(app, db, api, http_server, monkeypatch):
+    """The progress the sources page polls and the API answers: rows read, and the file's estimated total (said
+    to be one) long before the read ends; no progress once the run ended."""
     from webapp.services.catalog import sync as catalog_sync
 
     seen: list[tuple[int, int | None, str]] = []
+    answers: list[dict] = []
     real = catalog_sync.set_progress
 
     def record(kind: str, item_id: int, done: int, total: int | None = None, note: str = "") -> None:
         seen.append((done, total, note))
         real(kind, item_id, done, total, note)
+        if done == 10000 and note != "applying":  # what a store polling the API sees mid-read
+            answers.append(api.get(f"/api/v1/sync-runs/{item_id}").get_json())
 
     monkeypatch.setattr(catalog_sync, "set_progress", record)
     source = _source(http_server.route("/big.csv", _csv((n, f"Item {n}", "5") for n in range(20000))))
@@ -121,6 +124,11 @@ def test_a_long_sync_shows_an_estimated_total_while_it_reads(app, db, http_serve
     midway = [entry for entry in reading if 5000 <= entry[0] < 20000]
     assert midway and all(note == "total estimated from the share of the file read" and
                           abs(total - 20000) < 3000 for _, total, note in midway), reading
+    (live,) = answers
+    assert live["status"] == "running" and live["progress"]["phase"] == "reading"
+    assert live["progress"]["done"] == 10000 and live["progress"]["total_estimated"] is True
+    assert abs(live["progress"]["total"] - 20000) < 3000 and 40 < live["progress"]["percent"] < 60
+    assert api.get(f"/api/v1/sync-runs/{live['id']}").get_json()["progress"] is None
 
 
 @both_databases

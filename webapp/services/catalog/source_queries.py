@@ -13,7 +13,7 @@ import sqlalchemy as sa
 
 from webapp.extensions import db
 from webapp.models import Source, SyncRun
-from webapp.services.catalog.sync import ACTIVE
+from webapp.services.catalog.sync import ACTIVE, ESTIMATED_NOTE
 from webapp.services.platform.keyset import Page, SortKey, paginate
 from webapp.services.platform.progress import get_progress
 
@@ -39,6 +39,11 @@ class RunProgress:
     @property
     def active(self) -> bool:
         return self.run.status in ACTIVE
+
+    @property
+    def estimated(self) -> bool:
+        """Whether rows_total is the reader's estimate (the file is still being read)."""
+        return self.note == ESTIMATED_NOTE
 
     @property
     def percent(self) -> float | None:

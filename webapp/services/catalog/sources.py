@@ -221,7 +221,18 @@ def run_json(run: SyncRun) -> dict[str, Any]:
                        "rows_total": run.rows_total},
             "not_modified": run.not_modified, "error": run.error, "problems": run.problems,
             "created_at": iso(run.created_at), "started_at": iso(run.started_at),
-            "finished_at": iso(run.finished_at), "duration_seconds": duration}
+            "finished_at": iso(run.finished_at), "duration_seconds": duration, "progress": _live(run)}
+
+
+def _live(run: SyncRun) -> dict[str, Any] | None:
+    """Where a queued or running sync stands now (what its source page shows), None once it ended."""
+    from webapp.services.catalog.source_queries import run_progress
+
+    if run.status not in ("queued", "running"):
+        return None
+    live = run_progress(run)
+    return {"phase": run.phase, "done": live.rows_read, "total": live.rows_total,
+            "total_estimated": live.estimated, "percent": live.percent}
 
 
 def source_json(source: Source) -> dict[str, Any]:

@@ -29,6 +29,7 @@ from workers import shutdown
 
 log = logging.getLogger(__name__)
 ACTIVE = ("queued", "running")
+ESTIMATED_NOTE = "total estimated from the share of the file read"  # progress while reading a file
 
 
 class SyncInterrupted(SourceError):
@@ -241,8 +242,7 @@ def _obtain_file(source: Source):  # noqa: ANN202
 def _read_and_apply(run: SyncRun, source: Source, path: Path) -> Diff:
     def progress(done: int, total: int | None) -> None:
         estimated = total is not None and stream.stats.rows_total is None and done < total
-        set_progress("sync", run.id, done, total, note="total estimated from the share of the file read"
-                     if estimated else "")
+        set_progress("sync", run.id, done, total, note=ESTIMATED_NOTE if estimated else "")
         if shutdown.requested():
             raise SyncInterrupted(f"stopped after {done:,} rows because its worker was shutting down; the "
                                   "catalog is unchanged and the sync was queued again")
