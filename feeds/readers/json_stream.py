@@ -27,8 +27,9 @@ MAX_ITEM_BYTES = 64 * 1024 * 1024  # one product, as one JSON Lines line may be:
 
 
 class _Utf8Pieces:
-    """The file as UTF-8 bytes in pieces of at most PIECE_BYTES (a UTF-8 BOM dropped, UTF-16 transcoded),
-    remembering the last two pieces and the lines before them, to say where a syntax error is."""
+    """The file as UTF-8 bytes in pieces (a UTF-8 BOM dropped, UTF-16 transcoded), remembering the current piece,
+    the end of the previous one and the lines before them, to say where a syntax error is; and where the parser
+    last stood between items, to refuse one item over MAX_ITEM_BYTES while it is read."""
 
     def __init__(self, handle: Any) -> None:
         self.handle = handle
@@ -74,17 +75,15 @@ class _Utf8Pieces:
         return f"one value in the JSON (ending after line {line:,}) is larger than {limit} MB; a product never is"
 
     def _more(self, size: int) -> bytes:
-        raw = self.handle.read(size)
-        if not raw:
-            self.ended = True
-            if self.decoder is not None:
-                return self._decoded(b"", final=True)
-            return b""
-        if self.decoder is None:
-            return raw
-        data = self._decoded(raw)
-        self.pending = data[size:]
-        return data[:size]
+        """Up to `size` more bytes (never none before the end: the parser takes an empty read for the end)."""
+        while raw := self.handle.read(size):
+            if self.decoder is None:
+                return raw
+            if data := self._decoded(raw):  # a lone byte of a UTF-16 pair decodes to nothing yet
+                self.pending = data[size:]
+                return data[:size]
+        self.ended = True
+        return self._decoded(b"", final=True) if self.decoder is not None else b""
 
     def _decoded(self, raw: bytes, *, final: bool = False) -> bytes:
         try:
@@ -93,7 +92,7 @@ class _Utf8Pieces:
             raise SourceError(f"the JSON file is not valid UTF-16 text: {exc.reason}") from None
 
     def where(self, snippet: str) -> tuple[int, int] | None:
-        """(line, column) of the error yajl's snippet points at, found in the last two pieces."""
+        """(line, column) of the error yajl's snippet points at, found in the text read last."""
         lines = snippet.splitlines()
         if len(lines) < 3 or "^" not in lines[2]:
             return None
