@@ -11,6 +11,7 @@ Child processes: every Popen a test makes is reaped after it, and one its body l
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import shutil
@@ -64,28 +65,35 @@ both_databases = pytest.mark.parametrize(
     "app", ["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)], indirect=True)
 
 
+@contextlib.contextmanager
+def empty_postgres_database(prefix: str) -> Iterator[str]:
+    """A throwaway, empty PostgreSQL database on SHOPRELAY_TEST_POSTGRES_URL's server (its URL), dropped after
+    (its connections ended first)."""
+    admin = sa.create_engine(_pg(POSTGRES_URL), isolation_level="AUTOCOMMIT")
+    name = f"{prefix}_{uuid.uuid4().hex[:10]}"
+    with admin.connect() as connection:
+        connection.execute(sa.text(f'CREATE DATABASE "{name}"'))
+    try:
+        yield _pg(re.sub(r"/[^/?]*(\?|$)", f"/{name}\\1", POSTGRES_URL, count=1))
+    finally:
+        with admin.connect() as connection:
+            connection.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
 @pytest.fixture(scope="session")
 def postgres_database_url() -> Iterator[str | None]:
     """A throwaway PostgreSQL database for this test session, dropped at the end."""
     if not POSTGRES_URL:
         yield None
         return
-    admin = sa.create_engine(_pg(POSTGRES_URL), isolation_level="AUTOCOMMIT")
-    name = f"shoprelay_test_{uuid.uuid4().hex[:10]}"
-    with admin.connect() as connection:
-        connection.execute(sa.text(f'CREATE DATABASE "{name}"'))
-    url = _pg(re.sub(r"/[^/?]*(\?|$)", f"/{name}\\1", POSTGRES_URL, count=1))
-    engine = sa.create_engine(url)
-    from webapp.models import Base
+    with empty_postgres_database("shoprelay_test") as url:
+        engine = sa.create_engine(url)
+        from webapp.models import Base
 
-    Base.metadata.create_all(engine)
-    engine.dispose()
-    yield url
-    with admin.connect() as connection:
-        connection.execute(sa.text(
-            f"SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '{name}'"))
-        connection.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}"'))
-    admin.dispose()
+        Base.metadata.create_all(engine)
+        engine.dispose()
+        yield url
 
 
 def _pg(url: str) -> str:

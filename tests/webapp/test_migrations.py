@@ -8,7 +8,7 @@ from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from flask_migrate import upgrade
 
-from tests.conftest import POSTGRES_URL, _pg
+from tests.conftest import POSTGRES_URL, empty_postgres_database
 from webapp import create_app
 
 MIGRATIONS = os.path.join(os.path.dirname(__file__), "..", "..", "webapp", "migrations")
@@ -39,21 +39,10 @@ def test_sqlite_upgrade_from_empty_leaves_no_diff(tmp_path):
 def test_postgres_upgrade_from_empty_leaves_no_diff(tmp_path):
     if not POSTGRES_URL:
         pytest.skip("SHOPRELAY_TEST_POSTGRES_URL is not set")
-    import uuid
-
-    admin = sa.create_engine(_pg(POSTGRES_URL), isolation_level="AUTOCOMMIT")
-    name = f"shoprelay_mig_{uuid.uuid4().hex[:8]}"
-    with admin.connect() as connection:
-        connection.execute(sa.text(f'CREATE DATABASE "{name}"'))
-    try:
-        url = _pg(POSTGRES_URL).rsplit("/", 1)[0] + f"/{name}"
+    with empty_postgres_database("shoprelay_mig") as url:
         diff, tables = _upgrade_and_diff(tmp_path, url)
-        assert diff == []
-        assert {"orders", "events", "products"} <= tables
-    finally:
-        with admin.connect() as connection:
-            connection.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
+    assert diff == []
+    assert {"orders", "events", "products"} <= tables
 
 
 def test_delivery_counters_start_from_the_rows_already_stored(tmp_path):

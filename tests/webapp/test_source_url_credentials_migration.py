@@ -6,7 +6,6 @@ from __future__ import annotations
 import base64
 import os
 import threading
-import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -16,7 +15,7 @@ import pytest
 import sqlalchemy as sa
 from flask_migrate import upgrade
 
-from tests.conftest import POSTGRES_URL, _pg, _test_app
+from tests.conftest import POSTGRES_URL, _test_app, empty_postgres_database
 
 MIGRATIONS = os.path.join(os.path.dirname(__file__), "..", "..", "webapp", "migrations")
 BEFORE = "f1a7c3e9d012"
@@ -62,16 +61,8 @@ def postgres_url() -> Iterator[str]:
     """A throwaway PostgreSQL database of its own (the migrations start from nothing)."""
     if not POSTGRES_URL:
         pytest.skip("SHOPRELAY_TEST_POSTGRES_URL is not set")
-    admin = sa.create_engine(_pg(POSTGRES_URL), isolation_level="AUTOCOMMIT")
-    name = f"shoprelay_cred_{uuid.uuid4().hex[:8]}"
-    with admin.connect() as connection:
-        connection.execute(sa.text(f'CREATE DATABASE "{name}"'))
-    try:
-        yield _pg(POSTGRES_URL).rsplit("/", 1)[0] + f"/{name}"
-    finally:
-        with admin.connect() as connection:
-            connection.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
+    with empty_postgres_database("shoprelay_cred") as url:
+        yield url
 
 
 def _insert_source(connection: sa.Connection, name: str, location: str | None,
